@@ -1,0 +1,70 @@
+// The signed task envelope: one signature per poll answer. The payload is
+// kept as the exact signed text so nothing is re-serialized before verifying;
+// the domain prefix keeps these signatures from being valid anywhere else.
+
+import { sign, verify, type SigningKey, type VerifyKey } from "./keys.js";
+import type { RejectionCode } from "./schemas.js";
+import type { Envelope, Task, TaskPayload } from "./types.js";
+
+export const ENVELOPE_DOMAIN = "dist-task-v1\n";
+/** How far an agent's clock may run ahead of or behind the coordinator's. */
+export const CLOCK_SKEW_MS = 30_000;
+
+export async function signEnvelope(payload: TaskPayload, key: SigningKey): Promise<Envelope> {
+  const text = JSON.stringify(payload);
+  return { payload: text, sig: await sign(key, ENVELOPE_DOMAIN + text), kid: key.jwk.kid };
+}
+
+export type Verdict =
+  | { ok: true; payload: TaskPayload }
+  | { ok: false; code: RejectionCode; reason: string; payload?: TaskPayload };
+
+function isTask(t: unknown): t is Task {
+  const task = t as Task;
+  return (
+    typeof task === "object" && task !== null &&
+    typeof task.jobId === "string" && typeof task.leaseId === "string" &&
+    typeof task.attempt === "number" && typeof task.queue === "string" &&
+    typeof task.fnHash === "string" && typeof task.timeoutMs === "number"
+  );
+}
+
+/** Parses a payload without trusting it: used to name the leases of an envelope being refused. */
+export function parsePayload(text: string): TaskPayload | null {
+  try {
+    const p = JSON.parse(text) as TaskPayload;
+    if (
+      p?.v !== 1 || typeof p.agentId !== "string" || typeof p.issuedAt !== "number" ||
+      typeof p.expiresAt !== "number" || !Array.isArray(p.tasks) || !p.tasks.every(isTask)
+    ) return null;
+    return p;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Checks an envelope as a whole: its signature under one of the pinned keys,
+ * its addressee and its expiry. Per-task checks (lease replay, function hash)
+ * belong to the caller, which holds that state.
+ */
+export async function verifyEnvelope(
+  envelope: Envelope,
+  keys: VerifyKey[],
+  expect: { agentId: string; now: number; skewMs?: number },
+): Promise<Verdict> {
+  const payload = typeof envelope?.payload === "string" ? parsePayload(envelope.payload) : null;
+  if (!payload) return { ok: false, code: "malformed_envelope", reason: "payload is not a task payload" };
+  const key = keys.find((k) => k.kid === envelope.kid);
+  if (!key) return { ok: false, code: "signature_rejected", reason: `key id ${String(envelope.kid)} is not pinned`, payload };
+  if (typeof envelope.sig !== "string" || !(await verify(key.key, ENVELOPE_DOMAIN + envelope.payload, envelope.sig))) {
+    return { ok: false, code: "signature_rejected", reason: "signature does not verify under the pinned key", payload };
+  }
+  if (payload.agentId !== expect.agentId) {
+    return { ok: false, code: "wrong_agent", reason: `envelope is addressed to another agent`, payload };
+  }
+  if (payload.expiresAt + (expect.skewMs ?? CLOCK_SKEW_MS) <= expect.now) {
+    return { ok: false, code: "envelope_expired", reason: `envelope expired at ${new Date(payload.expiresAt).toISOString()}`, payload };
+  }
+  return { ok: true, payload };
+}

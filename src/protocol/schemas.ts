@@ -1,0 +1,99 @@
+// Request schemas, validated once at the coordinator's edge. Both sides import
+// the inferred types, so the agent and the coordinator cannot drift.
+
+import { z } from "zod";
+import { FN_HASH_RE, QUEUE_NAME_RE } from "./ids.js";
+import { LIMITS } from "./limits.js";
+
+const queueName = z.string().regex(QUEUE_NAME_RE, "queue must match ^[a-z0-9][a-z0-9_-]{0,62}$");
+const fnHash = z.string().regex(FN_HASH_RE, "fnHash must be 64 lower-case hex characters");
+const source = z
+  .string()
+  .min(1, "source must not be empty")
+  .max(LIMITS.maxSourceBytes, `source is larger than ${LIMITS.maxSourceBytes} bytes`);
+
+export const SubmitJobsBody = z
+  .object({
+    fn: source.optional(),
+    fnHash: fnHash.optional(),
+    input: z.unknown().optional(),
+    inputs: z.array(z.unknown()).min(1).max(LIMITS.maxBatchSize).optional(),
+    queue: queueName.optional(),
+    timeoutMs: z.number().int().min(10).max(24 * 3600_000).optional(),
+    graceMs: z.number().int().min(0).max(3600_000).optional(),
+    maxAttempts: z.number().int().min(1).max(100).optional(),
+    priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+  })
+  .strict()
+  .refine((b) => (b.fn === undefined) !== (b.fnHash === undefined), {
+    message: "give exactly one of fn (the source) or fnHash (from POST /v1/functions)",
+  })
+  .refine((b) => b.input === undefined || b.inputs === undefined, {
+    message: "give input or inputs, not both",
+  });
+export type SubmitJobsBody = z.infer<typeof SubmitJobsBody>;
+
+export const CreateFunctionBody = z.object({ source }).strict();
+export type CreateFunctionBody = z.infer<typeof CreateFunctionBody>;
+
+export const PollBody = z
+  .object({
+    slots: z.number().int().min(1).max(LIMITS.maxSlots),
+    wait: z.number().min(0).max(LIMITS.maxWaitSeconds).default(LIMITS.maxWaitSeconds),
+    labels: z.array(z.string().max(64)).max(32).optional(),
+    queue: queueName.optional(),
+  })
+  .strict();
+export type PollBody = z.infer<typeof PollBody>;
+
+const leaseId = z.string().min(1).max(128);
+
+export const HeartbeatBody = z
+  .object({ leaseIds: z.array(leaseId).max(LIMITS.maxItemsPerRequest) })
+  .strict();
+export type HeartbeatBody = z.infer<typeof HeartbeatBody>;
+
+export const TaskError = z
+  .object({
+    name: z.string().max(256),
+    message: z.string().max(8192),
+    stack: z.string().max(16384).optional(),
+    code: z.string().max(64).optional(),
+  })
+  .strict();
+export type TaskError = z.infer<typeof TaskError>;
+
+/** Why an agent refused a task without running it. */
+export const REJECTION_CODES = [
+  "signature_rejected",
+  "wrong_agent",
+  "envelope_expired",
+  "lease_replayed",
+  "fn_hash_mismatch",
+  "malformed_envelope",
+  "function_unavailable",
+] as const;
+export type RejectionCode = (typeof REJECTION_CODES)[number];
+
+export const TaskResult = z
+  .object({
+    leaseId,
+    ok: z.boolean(),
+    value: z.unknown().optional(),
+    error: TaskError.optional(),
+    rejected: z.enum(REJECTION_CODES).optional(),
+  })
+  .strict();
+export type TaskResult = z.infer<typeof TaskResult>;
+
+export const ResultsBody = z
+  .object({ results: z.array(TaskResult).min(1).max(LIMITS.maxItemsPerRequest) })
+  .strict();
+export type ResultsBody = z.infer<typeof ResultsBody>;
+
+export const ResultsQuery = z.object({
+  after: z.coerce.number().int().min(0).default(0),
+  wait: z.coerce.number().min(0).max(LIMITS.maxWaitSeconds).default(0),
+  limit: z.coerce.number().int().min(1).max(LIMITS.maxResultsPage).default(LIMITS.maxResultsPage),
+});
+export type ResultsQuery = z.infer<typeof ResultsQuery>;

@@ -1,0 +1,133 @@
+// Response shapes and the task envelope: what crosses the wire from the
+// coordinator. Requests are described by the schemas in schemas.ts.
+
+import type { RejectionCode, TaskError } from "./schemas.js";
+
+export type JobState = "queued" | "leased" | "done" | "failed" | "cancelled";
+export const JOB_STATES: readonly JobState[] = ["queued", "leased", "done", "failed", "cancelled"];
+
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+export interface SubmitResponse {
+  batchId: string;
+  jobIds: string[];
+  fnHash: string;
+}
+
+export interface AttemptView {
+  attempt: number;
+  agentId: string;
+  leasedAt: number;
+  endedAt: number | null;
+  outcome: "running" | "ok" | "error" | "expired" | "rejected" | "cancelled";
+  error?: TaskError;
+  rejected?: RejectionCode;
+  /** Leases this agent held on this queue right after this one was granted. */
+  agentHeld: number;
+}
+
+export interface JobView {
+  id: string;
+  batchId: string;
+  index: number;
+  queue: string;
+  state: JobState;
+  fnHash: string;
+  priority: number;
+  attempts: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  agentId: string | null;
+  ok?: boolean;
+  value?: unknown;
+  error?: TaskError;
+  history: AttemptView[];
+}
+
+export interface BatchView {
+  id: string;
+  queue: string;
+  fnHash: string;
+  total: number;
+  done: boolean;
+  counts: Record<JobState, number>;
+  createdAt: number;
+}
+
+export interface ResultEntry {
+  /** Position in the batch's completion order (1-based); use as the `after` cursor. */
+  seq: number;
+  jobId: string;
+  index: number;
+  ok: boolean;
+  value?: unknown;
+  error?: TaskError;
+  agentId: string;
+  attempt: number;
+  finishedAt: number;
+}
+
+export interface ResultsPage {
+  results: ResultEntry[];
+  /** Cursor for the next call's `after`. */
+  next: number;
+  /** True when every job of the batch has finished and all results are in this or earlier pages. */
+  done: boolean;
+}
+
+export interface HeartbeatResponse {
+  /** Leases extended. */
+  active: string[];
+  /** Leases whose job was cancelled: abort them. */
+  cancelled: string[];
+  /** Leases that are no longer current (expired or superseded): stop and drop them. */
+  stale: string[];
+}
+
+export interface ResultsResponse {
+  accepted: string[];
+  stale: string[];
+}
+
+/** One task inside a signed envelope. */
+export interface Task {
+  jobId: string;
+  leaseId: string;
+  attempt: number;
+  queue: string;
+  fnHash: string;
+  input: unknown;
+  timeoutMs: number;
+}
+
+/** What the coordinator signs. */
+export interface TaskPayload {
+  v: 1;
+  agentId: string;
+  issuedAt: number;
+  expiresAt: number;
+  tasks: Task[];
+}
+
+/** A poll answer: one signature over all the tasks it hands out. */
+export interface Envelope {
+  /** The exact JSON text that was signed. */
+  payload: string;
+  /** base64url Ed25519 signature over "dist-task-v1\n" + payload. */
+  sig: string;
+  kid: string;
+}
+
+export interface PublicJwk {
+  kty: "OKP";
+  crv: "Ed25519";
+  x: string;
+  kid: string;
+  alg?: "EdDSA";
+  use?: "sig";
+}
