@@ -67,7 +67,8 @@ export interface ResultEntry {
   ok: boolean;
   value?: unknown;
   error?: TaskError;
-  agentId: string;
+  /** The agent of the last attempt; null for a job cancelled before any agent took it. */
+  agentId: string | null;
   attempt: number;
   finishedAt: number;
 }

@@ -1,0 +1,16 @@
+// The coordinator's bindings and secrets, as wrangler.toml and .dev.vars give them.
+import type { FunctionRegistry } from "./queue/function-registry.js";
+import type { QueueObject } from "./queue/queue-object.js";
+
+export interface Env {
+  QUEUE: DurableObjectNamespace<QueueObject>;
+  FUNCTIONS: DurableObjectNamespace<FunctionRegistry>;
+  /** Comma-separated tokens for submitters. */
+  SUBMIT_TOKEN?: string;
+  /** Comma-separated tokens for agents. */
+  AGENT_TOKEN?: string;
+  /** Ed25519 private key, PKCS8, base64. */
+  SIGNING_KEY?: string;
+  /** How long a signed envelope stays valid, in ms (default 60000). */
+  ENVELOPE_TTL_MS?: string;
+}

@@ -1,0 +1,101 @@
+// Routes for submitters (SUBMIT_TOKEN): jobs, functions, batches, results.
+
+import { Hono } from "hono";
+import {
+  CreateFunctionBody,
+  DEFAULT_QUEUE,
+  LIMITS,
+  newBatchId,
+  ResultsQuery,
+  sha256Hex,
+  SubmitJobsBody,
+} from "../protocol/index.js";
+import type { Env } from "../env.js";
+import { functionRegistry } from "../queue/function-registry.js";
+import { requireRole } from "./auth.js";
+import { ApiError, unwrap } from "./errors.js";
+import { batchRef, jobRef, queueStub } from "./stubs.js";
+import { jsonBody, parseJson, readText, validate } from "./validate.js";
+
+export const submitRoutes = new Hono<{ Bindings: Env }>();
+submitRoutes.use(requireRole("submit"));
+
+function serializeInputs(body: SubmitJobsBody): string[] {
+  const inputs = body.inputs ?? [body.input ?? null];
+  return inputs.map((input, i) => {
+    const text = JSON.stringify(input ?? null);
+    if (text.length > LIMITS.maxInputBytes) {
+      throw new ApiError(413, "input_too_large", `input ${i} is larger than ${LIMITS.maxInputBytes} bytes of JSON`);
+    }
+    return text;
+  });
+}
+
+submitRoutes.post("/jobs", async (c) => {
+  const text = await readText(c);
+  const body = validate(SubmitJobsBody, parseJson(text));
+  const queue = body.queue ?? DEFAULT_QUEUE;
+  const inputs = serializeInputs(body);
+  const registry = functionRegistry(c.env);
+  let fnHash: string;
+  if (body.fn !== undefined) {
+    fnHash = await registry.put(body.fn);
+  } else {
+    fnHash = body.fnHash!;
+    if (!(await registry.has(fnHash))) {
+      throw new ApiError(404, "unknown_function", `no function ${fnHash}: POST /v1/functions first, or send fn`);
+    }
+  }
+  const idempotencyKey = c.req.header("idempotency-key");
+  if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
+    throw new ApiError(400, "invalid_request", "Idempotency-Key must be 1-200 printable ASCII characters");
+  }
+  const outcome = await queueStub(c.env, queue).submit({
+    batchId: newBatchId(queue),
+    fnHash,
+    inputs,
+    timeoutMs: body.timeoutMs,
+    graceMs: body.graceMs,
+    maxAttempts: body.maxAttempts,
+    priority: body.priority,
+    idempotencyKey,
+    bodyDigest: idempotencyKey ? await sha256Hex(text) : undefined,
+  });
+  return c.json(unwrap(outcome), 201);
+});
+
+submitRoutes.post("/functions", async (c) => {
+  const { source } = await jsonBody(c, CreateFunctionBody);
+  return c.json({ fnHash: await functionRegistry(c.env).put(source) }, 201);
+});
+
+submitRoutes.get("/jobs/:id", async (c) => {
+  const ref = jobRef(c.req.param("id"));
+  const job = await queueStub(c.env, ref.queue).job(ref.queue, c.req.param("id"));
+  if (!job) throw new ApiError(404, "not_found", `no job ${c.req.param("id")}`);
+  return c.json(job);
+});
+
+submitRoutes.delete("/jobs/:id", async (c) => {
+  const ref = jobRef(c.req.param("id"));
+  return c.json(unwrap(await queueStub(c.env, ref.queue).cancel({ jobId: c.req.param("id") })));
+});
+
+submitRoutes.get("/batches/:id", async (c) => {
+  const { queue } = batchRef(c.req.param("id"));
+  const batch = await queueStub(c.env, queue).batch(queue, c.req.param("id"));
+  if (!batch) throw new ApiError(404, "not_found", `no batch ${c.req.param("id")}`);
+  return c.json(batch);
+});
+
+submitRoutes.get("/batches/:id/results", async (c) => {
+  const { queue } = batchRef(c.req.param("id"));
+  const query = validate(ResultsQuery, c.req.query());
+  const page = await queueStub(c.env, queue).results(c.req.param("id"), query.after, query.wait * 1000, query.limit);
+  return c.json(unwrap(page));
+});
+
+submitRoutes.delete("/batches/:id", async (c) => {
+  const { queue } = batchRef(c.req.param("id"));
+  return c.json(unwrap(await queueStub(c.env, queue).cancel({ batchId: c.req.param("id") })));
+});

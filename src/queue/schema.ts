@@ -1,0 +1,72 @@
+// The queue's SQLite schema. Each statement is idempotent so it can run on
+// every start of the object; later changes append new statements.
+
+export const QUEUE_SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS batches (
+     id TEXT PRIMARY KEY,
+     fn_hash TEXT NOT NULL,
+     total INTEGER NOT NULL,
+     finished INTEGER NOT NULL DEFAULT 0,      -- jobs in a final state; also the completion-order counter
+     created_at INTEGER NOT NULL,
+     idem_key TEXT,
+     idem_digest TEXT
+   )`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS batches_idem ON batches(idem_key) WHERE idem_key IS NOT NULL`,
+  `CREATE TABLE IF NOT EXISTS jobs (
+     id TEXT PRIMARY KEY,
+     batch_id TEXT NOT NULL,
+     idx INTEGER NOT NULL,
+     fn_hash TEXT NOT NULL,
+     input TEXT NOT NULL,                      -- JSON text
+     state TEXT NOT NULL,                      -- queued | leased | done | failed | cancelled
+     priority INTEGER NOT NULL,
+     seq INTEGER NOT NULL,                     -- submission order, for FIFO within a priority
+     timeout_ms INTEGER NOT NULL,
+     grace_ms INTEGER NOT NULL,
+     max_attempts INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     available_at INTEGER NOT NULL,            -- not before (retry backoff)
+     lease_id TEXT,
+     lease_agent TEXT,
+     lease_expires INTEGER,
+     created_at INTEGER NOT NULL,
+     started_at INTEGER,
+     finished_at INTEGER,
+     ok INTEGER,
+     result TEXT,                              -- JSON: the value, or the error
+     done_seq INTEGER                          -- position in the batch's completion order
+   )`,
+  `CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(priority DESC, seq) WHERE state = 'queued'`,
+  `CREATE INDEX IF NOT EXISTS jobs_delayed ON jobs(available_at) WHERE state = 'queued'`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS jobs_lease ON jobs(lease_id) WHERE lease_id IS NOT NULL`,
+  `CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(lease_expires) WHERE state = 'leased'`,
+  `CREATE INDEX IF NOT EXISTS jobs_agent ON jobs(lease_agent) WHERE state = 'leased'`,
+  `CREATE INDEX IF NOT EXISTS jobs_batch_done ON jobs(batch_id, done_seq) WHERE done_seq IS NOT NULL`,
+  `CREATE INDEX IF NOT EXISTS jobs_batch_state ON jobs(batch_id, state)`,
+  `CREATE TABLE IF NOT EXISTS attempts (
+     job_id TEXT NOT NULL,
+     attempt INTEGER NOT NULL,
+     lease_id TEXT NOT NULL,
+     agent_id TEXT NOT NULL,
+     leased_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     outcome TEXT NOT NULL,                    -- running | ok | error | expired | rejected | cancelled
+     error TEXT,
+     rejected TEXT,
+     agent_held INTEGER NOT NULL,
+     PRIMARY KEY (job_id, attempt)
+   )`,
+  `CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+];
+
+export const FUNCTION_SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS functions (
+     hash TEXT PRIMARY KEY,
+     source TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   )`,
+];
+
+export function migrate(sql: SqlStorage, statements: string[]): void {
+  for (const statement of statements) sql.exec(statement);
+}

@@ -1,0 +1,87 @@
+// Submitting a batch: one transaction writes the batch row and one row per
+// input. Statements stay far below the 100-parameter cap by inserting one job
+// per statement; inside one transaction SQLite makes that cheap.
+
+import { jobIdOf, JOB_DEFAULTS, type SubmitResponse } from "../protocol/index.js";
+
+export interface NewBatch {
+  batchId: string;
+  fnHash: string;
+  /** Each input as JSON text. */
+  inputs: string[];
+  timeoutMs?: number;
+  graceMs?: number;
+  maxAttempts?: number;
+  priority?: number;
+  idempotencyKey?: string;
+  /** sha256 of the request body, to tell a retry from a different request under the same key. */
+  bodyDigest?: string;
+}
+
+export type IdempotentMatch = { kind: "same"; response: SubmitResponse } | { kind: "conflict" } | null;
+
+export function findIdempotent(sql: SqlStorage, key: string, digest: string): IdempotentMatch {
+  const row = sql
+    .exec<{ id: string; fn_hash: string; total: number; idem_digest: string }>(
+      "SELECT id, fn_hash, total, idem_digest FROM batches WHERE idem_key = ?",
+      key,
+    )
+    .toArray()[0];
+  if (!row) return null;
+  if (row.idem_digest !== digest) return { kind: "conflict" };
+  const jobIds = Array.from({ length: row.total }, (_, i) => jobIdOf(row.id, i));
+  return { kind: "same", response: { batchId: row.id, jobIds, fnHash: row.fn_hash } };
+}
+
+/** Reserves `count` consecutive numbers from a named counter and returns the first. */
+export function reserveSeq(sql: SqlStorage, name: string, count: number): number {
+  const row = sql
+    .exec<{ value: number }>(
+      `INSERT INTO counters (name, value) VALUES (?, ?)
+       ON CONFLICT(name) DO UPDATE SET value = value + excluded.value RETURNING value`,
+      name,
+      count,
+    )
+    .one();
+  return row.value - count + 1;
+}
+
+export function insertBatch(sql: SqlStorage, batch: NewBatch, now: number): SubmitResponse {
+  const timeoutMs = batch.timeoutMs ?? JOB_DEFAULTS.timeoutMs;
+  const graceMs = batch.graceMs ?? JOB_DEFAULTS.graceMs;
+  const maxAttempts = batch.maxAttempts ?? JOB_DEFAULTS.maxAttempts;
+  const priority = batch.priority ?? JOB_DEFAULTS.priority;
+  sql.exec(
+    "INSERT INTO batches (id, fn_hash, total, created_at, idem_key, idem_digest) VALUES (?, ?, ?, ?, ?, ?)",
+    batch.batchId,
+    batch.fnHash,
+    batch.inputs.length,
+    now,
+    batch.idempotencyKey ?? null,
+    batch.bodyDigest ?? null,
+  );
+  const firstSeq = reserveSeq(sql, "job_seq", batch.inputs.length);
+  const jobIds: string[] = [];
+  batch.inputs.forEach((input, index) => {
+    const id = jobIdOf(batch.batchId, index);
+    jobIds.push(id);
+    sql.exec(
+      `INSERT INTO jobs (id, batch_id, idx, fn_hash, input, state, priority, seq, timeout_ms, grace_ms,
+                         max_attempts, available_at, created_at)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+      id,
+      batch.batchId,
+      index,
+      batch.fnHash,
+      input,
+      priority,
+      firstSeq + index,
+      timeoutMs,
+      graceMs,
+      maxAttempts,
+      now,
+      now,
+    );
+  });
+  return { batchId: batch.batchId, jobIds, fnHash: batch.fnHash };
+}

@@ -1,0 +1,139 @@
+// Read models: rows of the queue's tables turned into the wire's views.
+
+import {
+  JOB_STATES,
+  type AttemptView,
+  type BatchView,
+  type JobState,
+  type JobView,
+  type RejectionCode,
+  type ResultEntry,
+  type TaskError,
+} from "../protocol/index.js";
+
+type JobRow = {
+  id: string;
+  batch_id: string;
+  idx: number;
+  fn_hash: string;
+  state: JobState;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  timeout_ms: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  lease_agent: string | null;
+  ok: number | null;
+  result: string | null;
+};
+
+type AttemptRow = {
+  attempt: number;
+  agent_id: string;
+  leased_at: number;
+  ended_at: number | null;
+  outcome: AttemptView["outcome"];
+  error: string | null;
+  rejected: string | null;
+  agent_held: number;
+};
+
+function outcomeFields(ok: number | null, result: string | null): { ok?: boolean; value?: unknown; error?: TaskError } {
+  if (ok === null || result === null) return {};
+  return ok ? { ok: true, value: JSON.parse(result) } : { ok: false, error: JSON.parse(result) as TaskError };
+}
+
+export function jobView(sql: SqlStorage, queue: string, jobId: string): JobView | null {
+  const row = sql.exec<JobRow>("SELECT * FROM jobs WHERE id = ?", jobId).toArray()[0];
+  if (!row) return null;
+  const history = sql
+    .exec<AttemptRow>("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt", jobId)
+    .toArray()
+    .map((a): AttemptView => ({
+      attempt: a.attempt,
+      agentId: a.agent_id,
+      leasedAt: a.leased_at,
+      endedAt: a.ended_at,
+      outcome: a.outcome,
+      ...(a.error ? { error: JSON.parse(a.error) as TaskError } : {}),
+      ...(a.rejected ? { rejected: a.rejected as RejectionCode } : {}),
+      agentHeld: a.agent_held,
+    }));
+  const lastAgent = history.at(-1)?.agentId ?? null;
+  return {
+    id: row.id,
+    batchId: row.batch_id,
+    index: row.idx,
+    queue,
+    state: row.state,
+    fnHash: row.fn_hash,
+    priority: row.priority,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    timeoutMs: row.timeout_ms,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    agentId: row.lease_agent ?? lastAgent,
+    ...outcomeFields(row.ok, row.result),
+    history,
+  };
+}
+
+export function batchView(sql: SqlStorage, queue: string, batchId: string): BatchView | null {
+  const batch = sql
+    .exec<{ fn_hash: string; total: number; finished: number; created_at: number }>(
+      "SELECT fn_hash, total, finished, created_at FROM batches WHERE id = ?",
+      batchId,
+    )
+    .toArray()[0];
+  if (!batch) return null;
+  const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+  for (const row of sql.exec<{ state: JobState; n: number }>(
+    "SELECT state, COUNT(*) AS n FROM jobs WHERE batch_id = ? GROUP BY state",
+    batchId,
+  )) {
+    counts[row.state] = row.n;
+  }
+  return {
+    id: batchId,
+    queue,
+    fnHash: batch.fn_hash,
+    total: batch.total,
+    done: batch.finished >= batch.total,
+    counts,
+    createdAt: batch.created_at,
+  };
+}
+
+/** Results of a batch in completion order, after cursor `after`. */
+export function resultsAfter(sql: SqlStorage, batchId: string, after: number, limit: number): ResultEntry[] {
+  return sql
+    .exec<{ id: string; idx: number; ok: number; result: string; finished_at: number; done_seq: number; attempts: number; agent_id: string | null }>(
+      `SELECT j.id, j.idx, j.ok, j.result, j.finished_at, j.done_seq, j.attempts,
+              (SELECT agent_id FROM attempts a WHERE a.job_id = j.id AND a.attempt = j.attempts) AS agent_id
+       FROM jobs j WHERE j.batch_id = ? AND j.done_seq > ? ORDER BY j.done_seq LIMIT ?`,
+      batchId,
+      after,
+      limit,
+    )
+    .toArray()
+    .map((r) => ({
+      seq: r.done_seq,
+      jobId: r.id,
+      index: r.idx,
+      ...(outcomeFields(r.ok, r.result) as { ok: boolean }),
+      agentId: r.agent_id,
+      attempt: r.attempts,
+      finishedAt: r.finished_at,
+    }));
+}
+
+export function batchProgress(sql: SqlStorage, batchId: string): { total: number; finished: number } | null {
+  return (
+    sql.exec<{ total: number; finished: number }>("SELECT total, finished FROM batches WHERE id = ?", batchId).toArray()[0] ??
+    null
+  );
+}
