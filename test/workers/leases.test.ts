@@ -1,0 +1,129 @@
+import { describe, expect, it } from "vitest";
+import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { call, poll, report, submit, tasksOf } from "./helpers.js";
+
+const fn = "(x) => x * 2";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("leases and fencing", () => {
+  it("a result posted after the lease expired is refused as stale and not recorded; the job runs again", async () => {
+    const sub = await submit({ fn, input: 21, queue: "lease-expiry", timeoutMs: 50, graceMs: 0 });
+    const first = tasksOf((await poll({ slots: 1, wait: 0, queue: "lease-expiry" }, "slow-agent")).body)[0]!;
+    await sleep(120);
+    const stub = env.QUEUE.get(env.QUEUE.idFromName("lease-expiry"));
+    await runDurableObjectAlarm(stub);
+    const late = await report([{ leaseId: first.leaseId, ok: true, value: 999 }], "slow-agent");
+    expect(late.body).toEqual({ accepted: [], stale: [first.leaseId] });
+
+    let job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
+    expect(job.body).toMatchObject({ state: "queued", attempts: 1 });
+    expect(job.body.value).toBeUndefined();
+    expect(job.body.history[0]).toMatchObject({ outcome: "expired", agentId: "slow-agent", error: { code: "lease_expired" } });
+
+    const second = tasksOf((await poll({ slots: 1, wait: 0, queue: "lease-expiry" }, "fast-agent")).body)[0]!;
+    expect(second).toMatchObject({ jobId: first.jobId, attempt: 2 });
+    expect(second.leaseId).not.toBe(first.leaseId);
+    const ok = await report([{ leaseId: second.leaseId, ok: true, value: 42 }], "fast-agent");
+    expect(ok.body).toEqual({ accepted: [second.leaseId], stale: [] });
+    job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
+    expect(job.body).toMatchObject({ state: "done", value: 42, attempts: 2, agentId: "fast-agent" });
+  });
+
+  it("an expired lease is caught even before the alarm runs", async () => {
+    await submit({ fn, input: 1, queue: "lease-early", timeoutMs: 20, graceMs: 0 });
+    const task = tasksOf((await poll({ slots: 1, wait: 0, queue: "lease-early" })).body)[0]!;
+    await sleep(60);
+    const late = await report([{ leaseId: task.leaseId, ok: true, value: 2 }]);
+    expect(late.body.stale).toEqual([task.leaseId]);
+  });
+
+  it("a superseded lease cannot overwrite the newer attempt's result, and a duplicate post changes nothing", async () => {
+    const sub = await submit({ fn, input: 5, queue: "lease-super", timeoutMs: 30, graceMs: 0 });
+    const old = tasksOf((await poll({ slots: 1, wait: 0, queue: "lease-super" }, "a1")).body)[0]!;
+    await sleep(60);
+    await runDurableObjectAlarm(env.QUEUE.get(env.QUEUE.idFromName("lease-super")));
+    const fresh = tasksOf((await poll({ slots: 1, wait: 0, queue: "lease-super" }, "a2")).body)[0]!;
+    expect((await report([{ leaseId: fresh.leaseId, ok: true, value: 10 }], "a2")).body.accepted).toEqual([fresh.leaseId]);
+    expect((await report([{ leaseId: fresh.leaseId, ok: true, value: 11 }], "a2")).body.stale).toEqual([fresh.leaseId]);
+    expect((await report([{ leaseId: old.leaseId, ok: true, value: 12 }], "a1")).body.stale).toEqual([old.leaseId]);
+    const page = await call("GET", `/v1/batches/${sub.body.batchId}/results`);
+    expect(page.body.results).toHaveLength(1);
+    expect(page.body.results[0]).toMatchObject({ value: 10, agentId: "a2", attempt: 2 });
+  });
+
+  it("a failed attempt is retried with backoff, and the last failure fails the job with its error", async () => {
+    const sub = await submit({ fn, input: 1, queue: "retry", maxAttempts: 2 });
+    const t1 = tasksOf((await poll({ slots: 1, wait: 0, queue: "retry" })).body)[0]!;
+    await report([{ leaseId: t1.leaseId, ok: false, error: { name: "TypeError", message: "boom 1" } }]);
+    let job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
+    expect(job.body).toMatchObject({ state: "queued", attempts: 1 });
+    // Backoff: not available again at once.
+    expect((await poll({ slots: 1, wait: 0, queue: "retry" })).status).toBe(204);
+    const t2 = tasksOf((await poll({ slots: 1, wait: 5, queue: "retry" })).body)[0]!;
+    expect(t2.attempt).toBe(2);
+    await report([{ leaseId: t2.leaseId, ok: false, error: { name: "TypeError", message: "boom 2" } }]);
+    job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
+    expect(job.body).toMatchObject({ state: "failed", ok: false, attempts: 2, error: { message: "boom 2" } });
+    expect(job.body.history.map((h: any) => h.error.message)).toEqual(["boom 1", "boom 2"]);
+  });
+
+  it("a task the agent rejected goes back to the queue and the rejection is kept", async () => {
+    const sub = await submit({ fn, input: 1, queue: "rejected" });
+    const t = tasksOf((await poll({ slots: 1, wait: 0, queue: "rejected" })).body)[0]!;
+    const ack = await report([{ leaseId: t.leaseId, ok: false, rejected: "signature_rejected" }]);
+    expect(ack.body.accepted).toEqual([t.leaseId]);
+    const job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
+    expect(job.body.state).toBe("queued");
+    expect(job.body.history[0]).toMatchObject({ outcome: "rejected", rejected: "signature_rejected" });
+  });
+});
+
+describe("heartbeats and cancellation", () => {
+  it("a heartbeat extends a running lease and tells the agent which were cancelled", async () => {
+    const sub = await submit({ fn, inputs: [1, 2], queue: "hb", timeoutMs: 50, graceMs: 200 });
+    const [a, b] = tasksOf((await poll({ slots: 2, wait: 0, queue: "hb" })).body);
+    const cancel = await call("DELETE", `/v1/jobs/${sub.body.jobIds[1]}`);
+    expect(cancel.body).toEqual({ cancelled: 1 });
+    const hb = await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [a!.leaseId, b!.leaseId, "default.nonexistentleaseid0"] } });
+    expect(hb.body).toEqual({ active: [a!.leaseId], cancelled: [b!.leaseId], stale: ["default.nonexistentleaseid0"] });
+    // The lease ran 250 ms from the grant; a heartbeat at ~150 ms keeps it 200 ms ahead.
+    await sleep(150);
+    expect((await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [a!.leaseId] } })).body.active).toEqual([a!.leaseId]);
+    await sleep(150);
+    const hb2 = await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [a!.leaseId] } });
+    expect(hb2.body.active).toEqual([a!.leaseId]);
+    const late = await report([{ leaseId: b!.leaseId, ok: true, value: 4 }]);
+    expect(late.body.stale).toEqual([b!.leaseId]);
+    const job = await call("GET", `/v1/jobs/${sub.body.jobIds[1]}`);
+    expect(job.body).toMatchObject({ state: "cancelled", ok: false, error: { code: "cancelled" } });
+  });
+
+  it("cancelling a batch cancels what is not finished and completes its result stream", async () => {
+    const sub = await submit({ fn, inputs: [1, 2, 3], queue: "cancel-batch" });
+    const t = tasksOf((await poll({ slots: 1, wait: 0, queue: "cancel-batch" })).body)[0]!;
+    await report([{ leaseId: t.leaseId, ok: true, value: 2 }]);
+    const res = await call("DELETE", `/v1/batches/${sub.body.batchId}`);
+    expect(res.body).toEqual({ cancelled: 2 });
+    const batch = await call("GET", `/v1/batches/${sub.body.batchId}`);
+    expect(batch.body).toMatchObject({ done: true, counts: { done: 1, cancelled: 2, queued: 0 } });
+    const page = await call("GET", `/v1/batches/${sub.body.batchId}/results`);
+    expect(page.body.results.map((r: any) => r.ok)).toEqual([true, false, false]);
+    expect(page.body.done).toBe(true);
+    expect((await poll({ slots: 5, wait: 0, queue: "cancel-batch" })).status).toBe(204);
+  });
+});
+
+describe("idempotent submit", () => {
+  it("the same Idempotency-Key and body return the same batch; a different body is 409", async () => {
+    const body = { fn, inputs: [1, 2], queue: "idem" };
+    const a = await submit(body, { "idempotency-key": "k-1" });
+    const b = await submit(body, { "idempotency-key": "k-1" });
+    expect(a.status).toBe(201);
+    expect(b.body).toEqual(a.body);
+    const c = await submit({ ...body, inputs: [3] }, { "idempotency-key": "k-1" });
+    expect(c.status).toBe(409);
+    expect(c.body.error.code).toBe("idempotency_conflict");
+    const batch = await call("GET", `/v1/batches/${a.body.batchId}`);
+    expect(batch.body.total).toBe(2);
+  });
+});
