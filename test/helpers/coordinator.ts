@@ -1,0 +1,86 @@
+// A real coordinator for end-to-end tests and benchmarks: the Worker bundled
+// with esbuild and run by Miniflare (one workerd process) on 127.0.0.1, with
+// fresh tokens and a fresh Ed25519 key, optionally persisting its state so a
+// test can stop it and start it again on the same data.
+
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const bundlePath = `${root}.build/worker.mjs`;
+let bundled: Promise<unknown> | undefined;
+
+/** Bundles src/index.ts once per process. */
+function bundleWorker(): Promise<unknown> {
+  return (bundled ??= build({
+    entryPoints: [`${root}src/index.ts`],
+    outfile: bundlePath,
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    external: ["cloudflare:*"],
+    logLevel: "warning",
+  }));
+}
+
+export interface Secrets {
+  submitToken: string;
+  agentToken: string;
+  signingKey: string;
+  /** The public key's `x`, as an agent pins it. */
+  publicKey: string;
+}
+
+export function makeSecrets(): Secrets {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  return {
+    submitToken: `submit-${randomBytes(12).toString("hex")}`,
+    agentToken: `agent-${randomBytes(12).toString("hex")}`,
+    signingKey: privateKey.export({ type: "pkcs8", format: "der" }).toString("base64"),
+    publicKey: publicKey.export({ format: "jwk" }).x!,
+  };
+}
+
+export interface Coordinator extends Secrets {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function startCoordinator(opts: {
+  secrets?: Secrets;
+  /** Directory to keep Durable Object state in (default: in memory). */
+  persistDir?: string;
+  port?: number;
+  vars?: Record<string, string>;
+} = {}): Promise<Coordinator> {
+  await bundleWorker();
+  const secrets = opts.secrets ?? makeSecrets();
+  if (opts.persistDir) mkdirSync(opts.persistDir, { recursive: true });
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: bundlePath,
+    compatibilityDate: "2026-04-26",
+    host: "127.0.0.1",
+    port: opts.port ?? 0,
+    cf: false,
+    durableObjects: {
+      QUEUE: { className: "QueueObject", useSQLite: true },
+      FUNCTIONS: { className: "FunctionRegistry", useSQLite: true },
+    },
+    durableObjectsPersist: opts.persistDir ?? false,
+    bindings: {
+      SUBMIT_TOKEN: secrets.submitToken,
+      AGENT_TOKEN: secrets.agentToken,
+      SIGNING_KEY: secrets.signingKey,
+      ...opts.vars,
+    },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  return { ...secrets, url, port: Number(new URL(url).port), stop: () => mf.dispose() };
+}

@@ -1,0 +1,153 @@
+// The agent's envelope checks against a real coordinator, with a tampering
+// proxy in between. Each case: the agent refuses, logs why, reports the lease
+// as rejected (the coordinator keeps that in the job's history), and the task
+// is not run on that attempt.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAgent, type AgentProc } from "../helpers/agent.js";
+import { submitter } from "../helpers/client.js";
+import { startCoordinator, type Coordinator } from "../helpers/coordinator.js";
+import { startProxy, type Proxy, type ProxyHooks } from "../helpers/proxy.js";
+
+const TTL_MS = 1500;
+let coord: Coordinator;
+let api: ReturnType<typeof submitter>;
+const cleanup: Array<() => Promise<void>> = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  coord = await startCoordinator({ vars: { ENVELOPE_TTL_MS: String(TTL_MS) } });
+  api = submitter(coord.url, coord.submitToken);
+});
+afterAll(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  await coord?.stop();
+});
+
+async function agentBehind(queue: string, hooks: ProxyHooks): Promise<{ agent: AgentProc; proxy: Proxy }> {
+  const proxy = await startProxy(coord.url, hooks);
+  const agent = await startAgent({
+    url: proxy.url,
+    token: coord.agentToken,
+    publicKey: coord.publicKey,
+    concurrency: 1,
+    name: queue,
+    queue,
+    args: ["--clock-skew-ms", "0"],
+  });
+  cleanup.push(() => agent.stop(), () => proxy.close());
+  return { agent, proxy };
+}
+
+/** Tampers with the first poll answer that carries tasks, then lets everything through. */
+function onFirstEnvelope(change: (envelope: { payload: string; sig: string; kid: string }) => Promise<unknown> | unknown): ProxyHooks {
+  let done = false;
+  return {
+    response: async (path, status, body) => {
+      if (done || status !== 200 || !path.startsWith("/v1/agent/poll")) return undefined;
+      done = true;
+      return { status, body: JSON.stringify(await change(JSON.parse(body))) };
+    },
+  };
+}
+
+async function runAndCheck(queue: string, agent: AgentProc, code: string, opts: { timeoutMs?: number; graceMs?: number } = {}) {
+  const sub = await api.call("POST", "/v1/jobs", { fn: "(x) => x * 2", input: 21, queue, maxAttempts: 3, ...opts });
+  expect(sub.status).toBe(201);
+  const [result] = await api.collect(sub.body.batchId, 30_000);
+  // It ran in the end, once the proxy stopped tampering ...
+  expect(result).toMatchObject({ ok: true, value: 42 });
+  const job = (await api.call("GET", `/v1/jobs/${sub.body.jobIds[0]}`)).body;
+  // ... but not on the tampered attempt, which the agent reported as refused.
+  expect(job.history[0]).toMatchObject({ attempt: 1, outcome: "rejected", rejected: code });
+  expect(job.history.at(-1)).toMatchObject({ outcome: "ok" });
+  await agent.waitForLine(new RegExp(code), 5_000);
+  return job;
+}
+
+describe("an agent refuses, reports and logs", () => {
+  it("an envelope whose signature was altered", async () => {
+    const { agent } = await agentBehind("sig-flip", onFirstEnvelope((e) => {
+      const c = e.sig[5] === "A" ? "B" : "A";
+      return { ...e, sig: e.sig.slice(0, 5) + c + e.sig.slice(6) };
+    }));
+    await runAndCheck("sig-flip", agent, "signature_rejected");
+  });
+
+  it("an envelope whose payload was altered after signing (the input changed)", async () => {
+    const { agent } = await agentBehind("payload-edit", onFirstEnvelope((e) => ({ ...e, payload: e.payload.replace('"input":21', '"input":1000') })));
+    await runAndCheck("payload-edit", agent, "signature_rejected");
+  });
+
+  it("an envelope signed by a key the agent did not pin", async () => {
+    const { generateSigningKey, importSigningKey, signEnvelope } = await import("../../src/protocol/index.js");
+    const rogue = await importSigningKey((await generateSigningKey()).pkcs8Base64);
+    const { agent } = await agentBehind("rogue-key", onFirstEnvelope(async (e) => signEnvelope(JSON.parse(e.payload), rogue)));
+    await runAndCheck("rogue-key", agent, "signature_rejected");
+  });
+
+  it("an envelope addressed to another agent", async () => {
+    let swapped = false;
+    const { agent } = await agentBehind("other-agent", {
+      requestHeaders: (path, headers) => (path.startsWith("/v1/agent/poll") && !swapped ? { ...headers, "x-agent-id": "someone-else" } : headers),
+      response: (path, status) => {
+        if (path.startsWith("/v1/agent/poll") && status === 200) swapped = true;
+        return undefined;
+      },
+    });
+    const job = await runAndCheck("other-agent", agent, "wrong_agent");
+    expect(job.history[0].agentId).toBe("someone-else");
+  });
+
+  it("an envelope past its expiresAt", async () => {
+    const { agent } = await agentBehind("expired", onFirstEnvelope(async (e) => {
+      await sleep(TTL_MS + 500);
+      return e;
+    }));
+    await runAndCheck("expired", agent, "envelope_expired");
+  });
+
+  it("function source whose sha256 differs from the signed fnHash", async () => {
+    let done = false;
+    const { agent } = await agentBehind("fn-swap", {
+      response: (path, status, body) => {
+        if (done || status !== 200 || !path.startsWith("/v1/agent/functions/")) return undefined;
+        done = true;
+        const fn = JSON.parse(body);
+        return { status, body: JSON.stringify({ ...fn, source: "() => 'pwned'" }) };
+      },
+    });
+    await runAndCheck("fn-swap", agent, "fn_hash_mismatch");
+  });
+
+  it("a lease id it has already seen (a replayed envelope)", async () => {
+    let first: string | undefined;
+    let replayed = false;
+    const { agent } = await agentBehind("replay", {
+      response: (path, status, body) => {
+        if (status !== 200 || !path.startsWith("/v1/agent/poll")) return undefined;
+        if (!first) {
+          first = body;
+          return undefined;
+        }
+        if (replayed) return undefined;
+        replayed = true;
+        return { status, body: first }; // the second answer is swallowed; the first is sent again
+      },
+    });
+    const one = await api.call("POST", "/v1/jobs", { fn: "(x) => x + 1", input: 1, queue: "replay" });
+    const [r1] = await api.collect(one.body.batchId, 10_000);
+    expect(r1.value).toBe(2);
+    const two = await api.call("POST", "/v1/jobs", { fn: "(x) => x + 1", input: 2, queue: "replay", timeoutMs: 500, graceMs: 500 });
+    await agent.waitForLine(/lease_replayed/, 5_000);
+    // The swallowed task comes back through its lease and runs.
+    const [r2] = await api.collect(two.body.batchId, 15_000);
+    expect(r2).toMatchObject({ ok: true, value: 3, attempt: 2 });
+    // The replayed task was recorded once and not run again.
+    const job1 = (await api.call("GET", `/v1/jobs/${one.body.jobIds[0]}`)).body;
+    expect(job1).toMatchObject({ state: "done", attempts: 1, value: 2 });
+    const page = (await api.call("GET", `/v1/batches/${one.body.batchId}/results`)).body;
+    expect(page.results).toHaveLength(1);
+    const ranJob1 = agent.lines.filter((l) => l.includes(one.body.jobIds[0]) && /done|finished|ok=/.test(l));
+    expect(ranJob1.length).toBeLessThanOrEqual(1);
+  });
+});
