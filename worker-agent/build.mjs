@@ -3,9 +3,10 @@
 // from this repository at run time.
 import { build } from "esbuild";
 import { chmod } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 const here = new URL(".", import.meta.url).pathname;
+const { version } = JSON.parse(readFileSync(`${here}package.json`, "utf8"));
 const entries = ["cli", "sandbox-child"].filter((name) => existsSync(`${here}src/${name}.ts`));
 
 await build({
@@ -17,6 +18,7 @@ await build({
   format: "esm",
   sourcemap: false,
   logLevel: "warning",
+  define: { __AGENT_VERSION__: JSON.stringify(version) },
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });
 if (existsSync(`${here}dist/cli.js`)) await chmod(`${here}dist/cli.js`, 0o755);

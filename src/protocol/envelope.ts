@@ -3,12 +3,13 @@
 // the domain prefix keeps these signatures from being valid anywhere else.
 
 import { sign, verify, type SigningKey, type VerifyKey } from "./keys.js";
-import type { RejectionCode } from "./schemas.js";
+import type { RejectionCode } from "./codes.js";
 import type { Envelope, Task, TaskPayload } from "./types.js";
 
 export const ENVELOPE_DOMAIN = "dist-task-v1\n";
-/** How far an agent's clock may run ahead of or behind the coordinator's. */
-export const CLOCK_SKEW_MS = 30_000;
+/** How far an agent's clock may run behind the coordinator's (the agent's default). */
+export const CLOCK_SKEW_MS = 5_000;
+const MAX_TIMEOUT_MS = 24 * 3600_000;
 
 export async function signEnvelope(payload: TaskPayload, key: SigningKey): Promise<Envelope> {
   const text = JSON.stringify(payload);
@@ -23,9 +24,9 @@ function isTask(t: unknown): t is Task {
   const task = t as Task;
   return (
     typeof task === "object" && task !== null &&
-    typeof task.jobId === "string" && typeof task.leaseId === "string" &&
-    typeof task.attempt === "number" && typeof task.queue === "string" &&
-    typeof task.fnHash === "string" && typeof task.timeoutMs === "number"
+    typeof task.jobId === "string" && typeof task.leaseId === "string" && task.leaseId.length <= 128 &&
+    Number.isInteger(task.attempt) && typeof task.queue === "string" && typeof task.fnHash === "string" &&
+    Number.isInteger(task.timeoutMs) && task.timeoutMs > 0 && task.timeoutMs <= MAX_TIMEOUT_MS
   );
 }
 

@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { FN_HASH_RE, QUEUE_NAME_RE } from "./ids.js";
+import { REJECTION_CODES } from "./codes.js";
 import { LIMITS } from "./limits.js";
 
 const queueName = z.string().regex(QUEUE_NAME_RE, "queue must match ^[a-z0-9][a-z0-9_-]{0,62}$");
@@ -63,17 +64,6 @@ export const TaskError = z
   .strict();
 export type TaskError = z.infer<typeof TaskError>;
 
-/** Why an agent refused a task without running it. */
-export const REJECTION_CODES = [
-  "signature_rejected",
-  "wrong_agent",
-  "envelope_expired",
-  "lease_replayed",
-  "fn_hash_mismatch",
-  "malformed_envelope",
-  "function_unavailable",
-] as const;
-export type RejectionCode = (typeof REJECTION_CODES)[number];
 
 export const TaskResult = z
   .object({

@@ -1,7 +1,8 @@
 // Response shapes and the task envelope: what crosses the wire from the
 // coordinator. Requests are described by the schemas in schemas.ts.
 
-import type { RejectionCode, TaskError } from "./schemas.js";
+import type { RejectionCode } from "./codes.js";
+import type { TaskError } from "./schemas.js";
 
 export type JobState = "queued" | "leased" | "done" | "failed" | "cancelled";
 export const JOB_STATES: readonly JobState[] = ["queued", "leased", "done", "failed", "cancelled"];

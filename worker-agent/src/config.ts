@@ -1,0 +1,199 @@
+// The agent's configuration: the one place that reads argv and the
+// environment. Flags win over environment variables, which win over DEFAULTS.
+
+import { readFile } from "node:fs/promises";
+import { availableParallelism, hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { CLOCK_SKEW_MS, DEFAULT_QUEUE, LIMITS, parsePublicKeys, QUEUE_NAME_RE, randomId, type PublicJwk } from "../../src/protocol/client.js";
+import { AgentError } from "./errors.js";
+import { LOG_LEVELS, type LogLevel } from "./log.js";
+
+declare const __AGENT_VERSION__: string | undefined;
+export const AGENT_VERSION = typeof __AGENT_VERSION__ === "string" ? __AGENT_VERSION__ : "0.0.0-dev";
+
+export const DEFAULTS = {
+  queue: DEFAULT_QUEUE,
+  waitSeconds: LIMITS.maxWaitSeconds,
+  clockSkewMs: CLOCK_SKEW_MS,
+  maxMemoryMb: 512,
+  heartbeatMs: 5_000,
+  shutdownGraceMs: 30_000,
+  logLevel: "info" as LogLevel,
+} as const;
+
+export interface AgentConfig {
+  url: string;
+  token: string;
+  publicKeys: PublicJwk[];
+  queue: string;
+  concurrency: number;
+  name: string;
+  /** Sent as X-Agent-Id: `${name}-${6 random chars}`, new per process start. */
+  agentId: string;
+  labels: string[];
+  waitSeconds: number;
+  clockSkewMs: number;
+  maxMemoryMb: number;
+  heartbeatMs: number;
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+}
+
+export type LoadedConfig = { action: "help" } | { action: "version" } | { action: "run"; config: AgentConfig };
+
+// flag name → environment variable; each flag takes a value.
+const VALUE_FLAGS = {
+  url: "DIST_URL",
+  token: "DIST_AGENT_TOKEN",
+  "public-key": "DIST_PUBLIC_KEY",
+  queue: "DIST_QUEUE",
+  concurrency: "DIST_CONCURRENCY",
+  name: "DIST_NAME",
+  labels: "DIST_LABELS",
+  wait: "DIST_WAIT",
+  "clock-skew-ms": "DIST_CLOCK_SKEW_MS",
+  "max-memory-mb": "DIST_MAX_MEMORY_MB",
+  "heartbeat-ms": "DIST_HEARTBEAT_MS",
+  "shutdown-grace-ms": "DIST_SHUTDOWN_GRACE_MS",
+  "log-level": "DIST_LOG_LEVEL",
+} as const;
+type ValueFlag = keyof typeof VALUE_FLAGS;
+
+/** The --help text: every flag, its environment variable and its default. */
+export function usage(): string {
+  const rows: Array<[string, string, string]> = [
+    ["--url <url>", "coordinator base URL (required)", "DIST_URL"],
+    ["--token <token>", "agent token (required)", "DIST_AGENT_TOKEN"],
+    ["--public-key <key>", "coordinator public key to pin: base64url x, JWK JSON, or a JWK/JWKS file (required)", "DIST_PUBLIC_KEY"],
+    ["--queue <name>", `queue to serve (default ${DEFAULTS.queue})`, "DIST_QUEUE"],
+    ["--concurrency <n>", `tasks run at once (default: CPU count, here ${availableParallelism()})`, "DIST_CONCURRENCY"],
+    ["--name <name>", "agent name; the agent id is <name>-<random> (default: host name)", "DIST_NAME"],
+    ["--labels <a,b,...>", "comma-separated labels sent with each poll", "DIST_LABELS"],
+    ["--wait <seconds>", `long-poll wait, at most ${LIMITS.maxWaitSeconds} (default ${DEFAULTS.waitSeconds})`, "DIST_WAIT"],
+    ["--clock-skew-ms <ms>", `allowed clock difference (default ${DEFAULTS.clockSkewMs})`, "DIST_CLOCK_SKEW_MS"],
+    ["--max-memory-mb <mb>", `sandbox heap limit per slot (default ${DEFAULTS.maxMemoryMb})`, "DIST_MAX_MEMORY_MB"],
+    ["--heartbeat-ms <ms>", `heartbeat interval while tasks run (default ${DEFAULTS.heartbeatMs})`, "DIST_HEARTBEAT_MS"],
+    ["--shutdown-grace-ms <ms>", `time running tasks get on SIGINT/SIGTERM (default ${DEFAULTS.shutdownGraceMs})`, "DIST_SHUTDOWN_GRACE_MS"],
+    ["--log-level <level>", `debug, info, warn or error (default ${DEFAULTS.logLevel})`, "DIST_LOG_LEVEL"],
+    ["-h, --help", "print this help", ""],
+    ["-v, --version", "print the version", ""],
+  ];
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
+  const lines = rows.map(([flag, text, env]) => `  ${flag.padEnd(width)}${text}${env ? `\n  ${"".padEnd(width)}  env ${env}` : ""}`);
+  return [
+    "Usage: dist-agent --url <coordinator> --token <agent token> --public-key <key> [options]",
+    "",
+    "Runs JavaScript tasks from a dist coordinator in a sandbox on this machine.",
+    "Flags win over environment variables.",
+    "",
+    ...lines,
+    "",
+    "The first SIGINT/SIGTERM stops polling and lets running tasks finish; a second one exits at once.",
+    "Exit codes: 0 stopped, 2 bad configuration or refused token, 1 unexpected error, 130 second signal.",
+  ].join("\n");
+}
+
+function fail(code: string, message: string): never {
+  throw new AgentError(code, message);
+}
+
+function int(flag: ValueFlag, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text.trim())) fail("bad_option", `--${flag} must be a whole number`);
+  const n = Number(text.trim());
+  if (n < min || n > max) fail("bad_option", `--${flag} must be between ${min} and ${max}`);
+  return n;
+}
+
+/** Reads the key material `--public-key` names: inline JSON, a bare x value, or a file. */
+async function publicKeysFrom(value: string): Promise<PublicJwk[]> {
+  const trimmed = value.trim();
+  let text = trimmed;
+  if (!trimmed.startsWith("{") && !/^[A-Za-z0-9_-]{43}$/.test(trimmed)) {
+    try {
+      text = await readFile(trimmed, "utf8");
+    } catch {
+      fail("bad_public_key", "--public-key is neither a base64url key, a JWK, nor a readable file");
+    }
+  }
+  try {
+    const keys = await parsePublicKeys(text);
+    if (keys.length === 0) fail("bad_public_key", "--public-key holds no keys");
+    return keys;
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    return fail("bad_public_key", `--public-key is not a usable Ed25519 public key (${(err as Error).message})`);
+  }
+}
+
+function sanitizeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100) || "agent";
+}
+
+export async function loadConfig(argv: string[], env: Record<string, string | undefined>): Promise<LoadedConfig> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options = Object.fromEntries(Object.keys(VALUE_FLAGS).map((k) => [k, { type: "string" as const }]));
+    ({ values } = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    return fail("bad_option", (err as Error).message.replace(/\s+/g, " "));
+  }
+  if (values.help) return { action: "help" };
+  if (values.version) return { action: "version" };
+
+  const get = (flag: ValueFlag): string | undefined => {
+    const v = values[flag];
+    if (typeof v === "string") return v;
+    const e = env[VALUE_FLAGS[flag]];
+    return e === undefined || e === "" ? undefined : e;
+  };
+  const required = (flag: ValueFlag): string =>
+    get(flag)?.trim() || fail("missing_option", `--${flag} (or ${VALUE_FLAGS[flag]}) is required; see --help`);
+
+  const url = required("url");
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(url);
+  } catch {
+    return fail("bad_option", "--url is not a URL");
+  }
+  if (parsedUrl.protocol !== "http:" && parsedUrl.protocol !== "https:") fail("bad_option", "--url must be http:// or https://");
+  const token = required("token");
+  const publicKeys = await publicKeysFrom(required("public-key"));
+
+  const queue = get("queue") ?? DEFAULTS.queue;
+  if (!QUEUE_NAME_RE.test(queue)) fail("bad_option", `--queue must match ${QUEUE_NAME_RE.source}`);
+  const labels = (get("labels") ?? "").split(",").map((l) => l.trim()).filter(Boolean);
+  if (labels.length > 32 || labels.some((l) => l.length > 64)) fail("bad_option", "--labels: at most 32 labels of at most 64 characters");
+  const logLevel = (get("log-level") ?? DEFAULTS.logLevel) as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) fail("bad_option", `--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  const name = sanitizeName(get("name") ?? hostname());
+  const opt = (flag: ValueFlag, fallback: number, min: number, max: number): number => {
+    const text = get(flag);
+    return text === undefined ? fallback : int(flag, text, min, max);
+  };
+
+  return {
+    action: "run",
+    config: {
+      url: parsedUrl.href.replace(/\/+$/, ""),
+      token,
+      publicKeys,
+      queue,
+      concurrency: opt("concurrency", Math.min(availableParallelism(), LIMITS.maxSlots), 1, LIMITS.maxSlots),
+      name,
+      agentId: `${name}-${randomId(6).slice(0, 6)}`,
+      labels,
+      waitSeconds: opt("wait", DEFAULTS.waitSeconds, 0, LIMITS.maxWaitSeconds),
+      clockSkewMs: opt("clock-skew-ms", DEFAULTS.clockSkewMs, 0, 3_600_000),
+      maxMemoryMb: opt("max-memory-mb", DEFAULTS.maxMemoryMb, 16, 1_048_576),
+      heartbeatMs: opt("heartbeat-ms", DEFAULTS.heartbeatMs, 100, 3_600_000),
+      shutdownGraceMs: opt("shutdown-grace-ms", DEFAULTS.shutdownGraceMs, 0, 86_400_000),
+      logLevel,
+    },
+  };
+}

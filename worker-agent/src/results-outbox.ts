@@ -1,0 +1,95 @@
+// Results on their way to the coordinator. Each finished task leaves exactly
+// one result here; they go out in batches (as many as fit one request, sent as
+// soon as the previous batch is answered), are retried with backoff on
+// retryable failures, and are never dropped while the agent runs.
+
+import { LIMITS, type ResultsResponse, type TaskResult } from "../../src/protocol/client.js";
+import { retry, type RetryOptions } from "./backoff.js";
+
+/** Results per request are capped by size too, well under the coordinator's 16 MB body limit. */
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+
+interface Pending {
+  result: TaskResult;
+  bytes: number;
+}
+
+export interface OutboxOptions {
+  /** One POST /v1/agent/results; throws on failure. */
+  send: (results: TaskResult[]) => Promise<ResultsResponse | null>;
+  /** Its signal ends the retries (the agent is exiting); its onRetry reports a failed try. */
+  retry: RetryOptions;
+  /** The coordinator answered for these results (accepted or stale): their slots are free. */
+  onSent: (results: TaskResult[], answer: ResultsResponse | null) => void;
+  /** A non-retryable failure, such as a refused token. */
+  onFatal: (err: unknown) => void;
+}
+
+export class ResultsOutbox {
+  private readonly pending: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private failed = false;
+
+  constructor(private readonly opts: OutboxOptions) {}
+
+  /** Results not yet acknowledged. */
+  get size(): number {
+    return this.pending.length;
+  }
+
+  /** Resolves when the flush under way (if any) ends. */
+  settled(): Promise<void> {
+    return this.flushing ?? Promise.resolve();
+  }
+
+  /** Queues a result; `valueBytes` is the size of its value as JSON. */
+  add(result: TaskResult, valueBytes = 0): void {
+    const errorBytes = result.error ? result.error.message.length + (result.error.stack?.length ?? 0) : 0;
+    this.pending.push({ result, bytes: 512 + valueBytes + errorBytes });
+    this.flush();
+  }
+
+  /** Starts sending unless a send is already under way (it picks up new results when it ends). */
+  flush(): void {
+    if (this.flushing || this.pending.length === 0 || this.failed || this.opts.retry.signal.aborted) return;
+    this.flushing = this.drain().finally(() => {
+      this.flushing = null;
+      this.flush();
+    });
+  }
+
+  /** The oldest pending results that fit one request. */
+  private nextBatch(): Pending[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < this.pending.length && n < LIMITS.maxItemsPerRequest) {
+      const size = this.pending[n]!.bytes;
+      if (n > 0 && bytes + size > MAX_BATCH_BYTES) break;
+      bytes += size;
+      n++;
+    }
+    return this.pending.slice(0, n);
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      let batch: Pending[] = [];
+      let answer: ResultsResponse | null;
+      try {
+        answer = await retry(() => {
+          batch = this.nextBatch(); // re-taken on each try, so results that arrived meanwhile ride along
+          return this.opts.send(batch.map((p) => p.result));
+        }, this.opts.retry);
+      } catch (err) {
+        if (!this.opts.retry.signal.aborted) {
+          this.failed = true;
+          this.opts.onFatal(err);
+        }
+        return;
+      }
+      // Only this loop removes from `pending` and add() only appends, so the batch is still its head.
+      this.pending.splice(0, batch.length);
+      this.opts.onSent(batch.map((p) => p.result), answer);
+    }
+  }
+}
