@@ -22,7 +22,6 @@ publicRoutes.get("/", (c) =>
     service: "dist coordinator",
     api: "/v1",
     keys: "/v1/keys",
-    docs: "https://www.npmjs.com/package/dist-agent",
   }),
 );
 
