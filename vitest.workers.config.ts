@@ -21,6 +21,7 @@ export default defineConfig({
           SIGNING_KEY: pkcs8,
           TEST_PUBLIC_X: publicX,
           ENVELOPE_TTL_MS: "60000",
+          DELIVERY_LEASE_MS: "1000",
         },
       },
     }),

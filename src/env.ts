@@ -13,4 +13,8 @@ export interface Env {
   SIGNING_KEY?: string;
   /** How long a signed envelope stays valid, in ms (default 60000). */
   ENVELOPE_TTL_MS?: string;
+  /** How long a handed-out task waits for the agent to confirm it, in ms (default 10000). */
+  DELIVERY_LEASE_MS?: string;
+  /** "1" enables POST /v1/debug/reset/:queue, for fault-injection tests only. */
+  FAULT_INJECTION?: string;
 }

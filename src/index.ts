@@ -3,6 +3,7 @@
 import { Hono } from "hono";
 import type { Env } from "./env.js";
 import { agentRoutes } from "./http/agent-routes.js";
+import { debugRoutes } from "./http/debug-routes.js";
 import { notFound, onError } from "./http/errors.js";
 import { publicRoutes } from "./http/public-routes.js";
 import { submitRoutes } from "./http/submit-routes.js";
@@ -10,6 +11,7 @@ import { submitRoutes } from "./http/submit-routes.js";
 const app = new Hono<{ Bindings: Env }>();
 app.route("/", publicRoutes);
 app.route("/v1/agent", agentRoutes);
+app.route("/v1/debug", debugRoutes);
 app.route("/v1", submitRoutes);
 app.notFound(notFound);
 app.onError(onError);

@@ -9,6 +9,7 @@ import {
   HeartbeatBody,
   PollBody,
   queueOfLeaseId,
+  ReleaseBody,
   ResultsBody,
   type HeartbeatResponse,
   type ResultsResponse,
@@ -83,4 +84,14 @@ agentRoutes.post("/results", async (c) => {
     answer.stale.push(...part.stale);
   }
   return c.json(answer);
+});
+
+/** Gives leases back without spending attempts; `unconfirmed` also ends this agent's parked polls. */
+agentRoutes.post("/release", async (c) => {
+  const body = await jsonBody(c, ReleaseBody);
+  const queue = body.queue ?? DEFAULT_QUEUE;
+  const mine = body.leaseIds.filter((id) => queueOfLeaseId(id) === queue);
+  const others = body.leaseIds.filter((id) => queueOfLeaseId(id) !== queue);
+  const answer = await queueStub(c.env, queue).release(c.get("agentId"), mine, body.unconfirmed ?? false);
+  return c.json({ released: answer.released, stale: [...answer.stale, ...others] });
 });

@@ -19,8 +19,18 @@ export class ApiError extends Error {
 
 export const errorBody = (code: string, message: string): ErrorBody => ({ error: { code, message } });
 
+/** Errors the platform marks as transient: a Durable Object reset, overloaded or briefly unreachable. */
+function isTransient(err: Error): boolean {
+  const flags = err as Error & { retryable?: boolean; overloaded?: boolean; durableObjectReset?: boolean };
+  return flags.retryable === true || flags.overloaded === true || flags.durableObjectReset === true;
+}
+
 export function onError(err: Error, c: Context): Response {
   if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status);
+  if (isTransient(err)) {
+    c.header("retry-after", "1");
+    return c.json(errorBody("unavailable", "the queue was briefly unavailable; retry"), 503);
+  }
   console.error(`dist: unhandled error on ${c.req.method} ${c.req.routePath}: ${err.name}: ${err.message}`);
   return c.json(errorBody("internal_error", "the coordinator hit an unexpected error"), 500);
 }

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import {
   CreateFunctionBody,
   DEFAULT_QUEUE,
+  JobsQuery,
   LIMITS,
   newBatchId,
   ResultsQuery,
@@ -81,6 +82,11 @@ submitRoutes.delete("/jobs/:id", async (c) => {
   return c.json(unwrap(await queueStub(c.env, ref.queue).cancel({ jobId: c.req.param("id") })));
 });
 
+submitRoutes.post("/jobs/:id/retry", async (c) => {
+  const ref = jobRef(c.req.param("id"));
+  return c.json(unwrap(await queueStub(c.env, ref.queue).retry({ jobId: c.req.param("id") })));
+});
+
 submitRoutes.get("/batches/:id", async (c) => {
   const { queue } = batchRef(c.req.param("id"));
   const batch = await queueStub(c.env, queue).batch(queue, c.req.param("id"));
@@ -93,6 +99,19 @@ submitRoutes.get("/batches/:id/results", async (c) => {
   const query = validate(ResultsQuery, c.req.query());
   const page = await queueStub(c.env, queue).results(c.req.param("id"), query.after, query.wait * 1000, query.limit);
   return c.json(unwrap(page));
+});
+
+/** The batch's jobs with their attempt history; `?state=failed` is the dead-letter view. */
+submitRoutes.get("/batches/:id/jobs", async (c) => {
+  const { queue } = batchRef(c.req.param("id"));
+  const query = validate(JobsQuery, c.req.query());
+  return c.json(unwrap(await queueStub(c.env, queue).jobs(queue, c.req.param("id"), query)));
+});
+
+/** Re-queues every failed job of the batch with a fresh attempt budget. */
+submitRoutes.post("/batches/:id/retry", async (c) => {
+  const { queue } = batchRef(c.req.param("id"));
+  return c.json(unwrap(await queueStub(c.env, queue).retry({ batchId: c.req.param("id") })));
 });
 
 submitRoutes.delete("/batches/:id", async (c) => {

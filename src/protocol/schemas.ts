@@ -54,6 +54,22 @@ export const HeartbeatBody = z
   .strict();
 export type HeartbeatBody = z.infer<typeof HeartbeatBody>;
 
+export const ReleaseBody = z
+  .object({
+    queue: queueName.optional(),
+    leaseIds: z.array(leaseId).max(LIMITS.maxItemsPerRequest).default([]),
+    unconfirmed: z.boolean().optional(),
+  })
+  .strict();
+export type ReleaseBody = z.infer<typeof ReleaseBody>;
+
+export const JobsQuery = z.object({
+  state: z.enum(["queued", "leased", "done", "failed", "cancelled"]).optional(),
+  after: z.coerce.number().int().min(-1).default(-1),
+  limit: z.coerce.number().int().min(1).max(LIMITS.maxResultsPage).default(100),
+});
+export type JobsQuery = z.infer<typeof JobsQuery>;
+
 export const TaskError = z
   .object({
     name: z.string().max(256),

@@ -22,7 +22,7 @@ export interface AttemptView {
   agentId: string;
   leasedAt: number;
   endedAt: number | null;
-  outcome: "running" | "ok" | "error" | "expired" | "rejected" | "cancelled";
+  outcome: "running" | "ok" | "error" | "expired" | "rejected" | "cancelled" | "released";
   error?: TaskError;
   rejected?: RejectionCode;
   /** Leases this agent held on this queue right after this one was granted. */
@@ -37,7 +37,10 @@ export interface JobView {
   state: JobState;
   fnHash: string;
   priority: number;
+  /** Leases granted so far: the length of `history`. */
   attempts: number;
+  /** Attempts that spent the budget (errors, rejections, leases lost after the task started). */
+  failures: number;
   maxAttempts: number;
   timeoutMs: number;
   createdAt: number;
@@ -88,6 +91,18 @@ export interface HeartbeatResponse {
   /** Leases whose job was cancelled: abort them. */
   cancelled: string[];
   /** Leases that are no longer current (expired or superseded): stop and drop them. */
+  stale: string[];
+}
+
+export interface JobsPage {
+  jobs: JobView[];
+  /** Cursor (a job index) for the next call's `after`. */
+  next: number;
+  more: boolean;
+}
+
+export interface ReleaseResponse {
+  released: string[];
   stale: string[];
 }
 

@@ -1,6 +1,6 @@
 // One queue = one Durable Object. This class only wires storage, the alarm,
 // the in-memory waiters and the signing key to the plain functions in
-// submit.ts, transitions.ts and views.ts.
+// submit.ts, transitions.ts, settle.ts and views.ts.
 
 import { DurableObject } from "cloudflare:workers";
 import {
@@ -10,7 +10,10 @@ import {
   type BatchView,
   type Envelope,
   type HeartbeatResponse,
+  type JobsPage,
+  type JobsQuery,
   type JobView,
+  type ReleaseResponse,
   type ResultsPage,
   type ResultsResponse,
   type SigningKey,
@@ -21,22 +24,33 @@ import {
 import type { Env } from "../env.js";
 import { failure, success, type Outcome } from "./outcome.js";
 import { migrate, QUEUE_SCHEMA } from "./schema.js";
+import { cancel, requeueFailed, type Scope } from "./settle.js";
 import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
-import { cancel, claim, expireLeases, heartbeat, nextWakeAt, recordResult } from "./transitions.js";
-import { batchProgress, batchView, jobView, resultsAfter } from "./views.js";
+import { claim, expireLeases, heartbeat, nextWakeAt, recordResult, release } from "./transitions.js";
+import { batchProgress, batchView, jobsPage, jobView, resultsAfter } from "./views.js";
 import { Waiters } from "./waiters.js";
 
 const DEFAULT_ENVELOPE_TTL_MS = 60_000;
+const DEFAULT_DELIVERY_LEASE_MS = 10_000;
+
+const numberVar = (value: string | undefined, fallback: number): number => {
+  const n = Number(value);
+  return value !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
+};
 
 export class QueueObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly waiters = new Waiters();
+  private readonly envelopeTtlMs: number;
+  private readonly deliveryMs: number;
   private signingKey?: Promise<SigningKey>;
   private alarmAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.envelopeTtlMs = numberVar(env.ENVELOPE_TTL_MS, DEFAULT_ENVELOPE_TTL_MS);
+    this.deliveryMs = numberVar(env.DELIVERY_LEASE_MS, DEFAULT_DELIVERY_LEASE_MS);
     migrate(this.sql, QUEUE_SCHEMA);
   }
 
@@ -61,14 +75,13 @@ export class QueueObject extends DurableObject<Env> {
     }
     if (tasks.length === 0) return null;
     const now = Date.now();
-    const ttl = Number(this.env.ENVELOPE_TTL_MS ?? DEFAULT_ENVELOPE_TTL_MS) || DEFAULT_ENVELOPE_TTL_MS;
-    return signEnvelope({ v: 1, agentId, issuedAt: now, expiresAt: now + ttl, tasks }, await this.key());
+    return signEnvelope({ v: 1, agentId, issuedAt: now, expiresAt: now + this.envelopeTtlMs, tasks }, await this.key());
   }
 
   async reportResults(results: TaskResult[]): Promise<ResultsResponse> {
     const accepted: string[] = [];
     const stale: string[] = [];
-    const changed = new Set<string>();
+    const finished = new Set<string>();
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
       for (const result of results) {
@@ -78,11 +91,10 @@ export class QueueObject extends DurableObject<Env> {
           continue;
         }
         accepted.push(result.leaseId);
-        if (recorded.outcome !== "requeued") changed.add(recorded.batchId);
+        if (recorded.outcome !== "requeued") finished.add(recorded.batchId);
       }
     });
-    for (const batchId of changed) this.waiters.notifyResult(batchId);
-    this.wakePollers();
+    this.afterChange(finished);
     return { accepted, stale };
   }
 
@@ -92,12 +104,24 @@ export class QueueObject extends DurableObject<Env> {
     return answer;
   }
 
+  async release(agentId: string, leaseIds: string[], unconfirmed: boolean): Promise<ReleaseResponse> {
+    if (unconfirmed) this.waiters.dropAgent(agentId);
+    const answer = this.ctx.storage.transactionSync(() => release(this.sql, agentId, leaseIds, unconfirmed, Date.now()));
+    this.afterChange();
+    return answer;
+  }
+
   async job(queue: string, jobId: string): Promise<JobView | null> {
     return jobView(this.sql, queue, jobId);
   }
 
   async batch(queue: string, batchId: string): Promise<BatchView | null> {
     return batchView(this.sql, queue, batchId);
+  }
+
+  async jobs(queue: string, batchId: string, query: JobsQuery): Promise<Outcome<JobsPage>> {
+    if (!batchProgress(this.sql, batchId)) return failure(404, "not_found", `no batch ${batchId}`);
+    return success(jobsPage(this.sql, queue, batchId, query));
   }
 
   async results(batchId: string, after: number, waitMs: number, limit: number): Promise<Outcome<ResultsPage>> {
@@ -110,33 +134,54 @@ export class QueueObject extends DurableObject<Env> {
       progress = batchProgress(this.sql, batchId) ?? progress;
     }
     const next = results.at(-1)?.seq ?? after;
-    return success({ results, next, done: progress.finished >= progress.total && next >= progress.finished });
+    return success({ results, next, done: progress.finished >= progress.total && next >= progress.lastSeq });
   }
 
-  async cancel(where: { jobId: string } | { batchId: string }): Promise<Outcome<{ cancelled: number }>> {
-    const exists =
-      "jobId" in where
-        ? this.sql.exec("SELECT 1 FROM jobs WHERE id = ?", where.jobId).toArray().length > 0
-        : batchProgress(this.sql, where.batchId) !== null;
-    if (!exists) return failure(404, "not_found", `no ${"jobId" in where ? "job " + where.jobId : "batch " + where.batchId}`);
-    const batchId = "jobId" in where ? where.jobId.slice(0, where.jobId.lastIndexOf(".")) : where.batchId;
-    const cancelled = this.ctx.storage.transactionSync(() => cancel(this.sql, where, Date.now()));
-    if (cancelled > 0) this.waiters.notifyResult(batchId);
-    await this.scheduleWake();
+  async cancel(scope: Scope): Promise<Outcome<{ cancelled: number }>> {
+    const batchId = this.batchOf(scope);
+    if (!batchId) return this.noSuch(scope);
+    const cancelled = this.ctx.storage.transactionSync(() => cancel(this.sql, scope, Date.now()));
+    this.afterChange(cancelled > 0 ? [batchId] : []);
     return success({ cancelled });
+  }
+
+  async retry(scope: Scope): Promise<Outcome<{ requeued: number }>> {
+    if (!this.batchOf(scope)) return this.noSuch(scope);
+    const requeued = this.ctx.storage.transactionSync(() => requeueFailed(this.sql, scope, Date.now()));
+    this.afterChange();
+    return success({ requeued });
+  }
+
+  /** Fault injection only: drops this object's memory (parked polls, result waiters) as a restart would. */
+  async reset(): Promise<void> {
+    setTimeout(() => this.ctx.abort("reset by fault injection"), 0);
   }
 
   override async alarm(): Promise<void> {
     this.alarmAt = undefined;
-    const { batches } = this.ctx.storage.transactionSync(() => expireLeases(this.sql, Date.now()));
-    for (const batchId of batches) this.waiters.notifyResult(batchId);
+    const finished = this.ctx.storage.transactionSync(() => expireLeases(this.sql, Date.now()));
     // Expired leases and delayed retries both make work ready now.
+    this.afterChange(finished);
+  }
+
+  private batchOf(scope: Scope): string | null {
+    if ("batchId" in scope) return batchProgress(this.sql, scope.batchId) ? scope.batchId : null;
+    const row = this.sql.exec<{ batch_id: string }>("SELECT batch_id FROM jobs WHERE id = ?", scope.jobId).toArray()[0];
+    return row?.batch_id ?? null;
+  }
+
+  private noSuch(scope: Scope): Outcome<never> {
+    return failure(404, "not_found", "jobId" in scope ? `no job ${scope.jobId}` : `no batch ${scope.batchId}`);
+  }
+
+  /** After any change: wake result watchers of the batches where jobs finished, hand out ready work, re-arm the alarm. */
+  private afterChange(finishedBatches: Iterable<string> = []): void {
+    for (const batchId of finishedBatches) this.waiters.notifyResult(batchId);
     this.wakePollers();
-    await this.scheduleWake();
   }
 
   private claimNow(queue: string, agentId: string, slots: number): Task[] {
-    const tasks = this.ctx.storage.transactionSync(() => claim(this.sql, queue, agentId, slots, Date.now()));
+    const tasks = this.ctx.storage.transactionSync(() => claim(this.sql, queue, agentId, slots, Date.now(), this.deliveryMs));
     if (tasks.length > 0) void this.scheduleWake();
     return tasks;
   }

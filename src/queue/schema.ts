@@ -6,7 +6,8 @@ export const QUEUE_SCHEMA = [
      id TEXT PRIMARY KEY,
      fn_hash TEXT NOT NULL,
      total INTEGER NOT NULL,
-     finished INTEGER NOT NULL DEFAULT 0,      -- jobs in a final state; also the completion-order counter
+     finished INTEGER NOT NULL DEFAULT 0,      -- jobs now in a final state
+     last_seq INTEGER NOT NULL DEFAULT 0,      -- the batch's completion-order counter (never goes back)
      created_at INTEGER NOT NULL,
      idem_key TEXT,
      idem_digest TEXT
@@ -24,11 +25,13 @@ export const QUEUE_SCHEMA = [
      timeout_ms INTEGER NOT NULL,
      grace_ms INTEGER NOT NULL,
      max_attempts INTEGER NOT NULL,
-     attempts INTEGER NOT NULL DEFAULT 0,
+     attempts INTEGER NOT NULL DEFAULT 0,     -- leases granted so far (the history's length)
+     failures INTEGER NOT NULL DEFAULT 0,     -- attempts that spent the budget (error, expiry after start, rejection)
      available_at INTEGER NOT NULL,            -- not before (retry backoff)
      lease_id TEXT,
      lease_agent TEXT,
      lease_expires INTEGER,
+     confirmed INTEGER NOT NULL DEFAULT 0,    -- the agent confirmed it holds the current lease
      created_at INTEGER NOT NULL,
      started_at INTEGER,
      finished_at INTEGER,
@@ -40,9 +43,10 @@ export const QUEUE_SCHEMA = [
   `CREATE INDEX IF NOT EXISTS jobs_delayed ON jobs(available_at) WHERE state = 'queued'`,
   `CREATE UNIQUE INDEX IF NOT EXISTS jobs_lease ON jobs(lease_id) WHERE lease_id IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(lease_expires) WHERE state = 'leased'`,
-  `CREATE INDEX IF NOT EXISTS jobs_agent ON jobs(lease_agent) WHERE state = 'leased'`,
+  `CREATE INDEX IF NOT EXISTS jobs_agent ON jobs(lease_agent, confirmed) WHERE state = 'leased'`,
+  `CREATE INDEX IF NOT EXISTS jobs_batch_idx ON jobs(batch_id, idx)`,
   `CREATE INDEX IF NOT EXISTS jobs_batch_done ON jobs(batch_id, done_seq) WHERE done_seq IS NOT NULL`,
-  `CREATE INDEX IF NOT EXISTS jobs_batch_state ON jobs(batch_id, state)`,
+  `CREATE INDEX IF NOT EXISTS jobs_batch_state ON jobs(batch_id, state, idx)`,
   `CREATE TABLE IF NOT EXISTS attempts (
      job_id TEXT NOT NULL,
      attempt INTEGER NOT NULL,
@@ -50,7 +54,7 @@ export const QUEUE_SCHEMA = [
      agent_id TEXT NOT NULL,
      leased_at INTEGER NOT NULL,
      ended_at INTEGER,
-     outcome TEXT NOT NULL,                    -- running | ok | error | expired | rejected | cancelled
+     outcome TEXT NOT NULL,                    -- running | ok | error | expired | rejected | cancelled | released
      error TEXT,
      rejected TEXT,
      agent_held INTEGER NOT NULL,

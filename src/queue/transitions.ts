@@ -2,22 +2,33 @@
 // object's SQLite. The lease id is the fencing token: only the current lease
 // of a leased job can move it on, so a slow or partitioned agent can never
 // overwrite a newer attempt's result.
+//
+// A lease starts as a short *delivery* lease; the agent's first heartbeat
+// naming it confirms the task arrived and turns it into the full lease (time
+// limit + grace). A task handed to a long-poll whose client has gone away —
+// which the platform does not report — thus comes back within the delivery
+// window instead of the job's whole time limit.
 
 import { newLeaseId, type Task, type TaskError, type TaskResult } from "../protocol/index.js";
 import { extendedExpiry, leaseExpiry, retryDelayMs } from "./lease.js";
 
-type LeasedRow = {
+export type LeasedRow = {
   id: string;
   batch_id: string;
   state: string;
   attempts: number;
+  failures: number;
   max_attempts: number;
+  timeout_ms: number;
   grace_ms: number;
   lease_expires: number;
+  lease_agent: string;
+  confirmed: number;
 };
+const LEASED_COLUMNS = "id, batch_id, state, attempts, failures, max_attempts, timeout_ms, grace_ms, lease_expires, lease_agent, confirmed";
 
 /** Gives up to `slots` ready jobs to `agentId`, best priority first, FIFO within a priority. */
-export function claim(sql: SqlStorage, queue: string, agentId: string, slots: number, now: number): Task[] {
+export function claim(sql: SqlStorage, queue: string, agentId: string, slots: number, now: number, deliveryMs: number): Task[] {
   const rows = sql
     .exec<{ id: string; fn_hash: string; input: string; timeout_ms: number; grace_ms: number; attempts: number }>(
       `SELECT id, fn_hash, input, timeout_ms, grace_ms, attempts FROM jobs
@@ -35,12 +46,12 @@ export function claim(sql: SqlStorage, queue: string, agentId: string, slots: nu
     const attempt = row.attempts + 1;
     held += 1;
     sql.exec(
-      `UPDATE jobs SET state = 'leased', attempts = ?, lease_id = ?, lease_agent = ?, lease_expires = ?,
+      `UPDATE jobs SET state = 'leased', attempts = ?, lease_id = ?, lease_agent = ?, lease_expires = ?, confirmed = 0,
               started_at = COALESCE(started_at, ?) WHERE id = ?`,
       attempt,
       leaseId,
       agentId,
-      leaseExpiry(now, row.timeout_ms, row.grace_ms),
+      Math.min(now + deliveryMs, leaseExpiry(now, row.timeout_ms, row.grace_ms)),
       now,
       row.id,
     );
@@ -67,9 +78,12 @@ export function claim(sql: SqlStorage, queue: string, agentId: string, slots: nu
 }
 
 /** Moves a job to a final state and gives it the next place in its batch's completion order. */
-function finish(sql: SqlStorage, job: { id: string; batch_id: string }, state: string, ok: boolean, result: string, now: number): void {
-  const { finished } = sql
-    .exec<{ finished: number }>("UPDATE batches SET finished = finished + 1 WHERE id = ? RETURNING finished", job.batch_id)
+export function finish(sql: SqlStorage, job: { id: string; batch_id: string }, state: string, ok: boolean, result: string, now: number): void {
+  const { last_seq } = sql
+    .exec<{ last_seq: number }>(
+      "UPDATE batches SET finished = finished + 1, last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+      job.batch_id,
+    )
     .one();
   sql.exec(
     `UPDATE jobs SET state = ?, ok = ?, result = ?, finished_at = ?, done_seq = ?, lease_expires = NULL WHERE id = ?`,
@@ -77,12 +91,12 @@ function finish(sql: SqlStorage, job: { id: string; batch_id: string }, state: s
     ok ? 1 : 0,
     result,
     now,
-    finished,
+    last_seq,
     job.id,
   );
 }
 
-function endAttempt(sql: SqlStorage, jobId: string, attempt: number, outcome: string, now: number, error?: TaskError, rejected?: string): void {
+export function endAttempt(sql: SqlStorage, jobId: string, attempt: number, outcome: string, now: number, error?: TaskError, rejected?: string): void {
   sql.exec(
     "UPDATE attempts SET ended_at = ?, outcome = ?, error = ?, rejected = ? WHERE job_id = ? AND attempt = ?",
     now,
@@ -94,28 +108,35 @@ function endAttempt(sql: SqlStorage, jobId: string, attempt: number, outcome: st
   );
 }
 
-/** After a failed attempt: back to the queue with backoff, or `failed` when no attempts are left. */
+/** Back to the queue, runnable from `availableAt`, with the lease cleared. */
+function requeue(sql: SqlStorage, jobId: string, failures: number, availableAt: number): void {
+  sql.exec(
+    `UPDATE jobs SET state = 'queued', failures = ?, lease_id = NULL, lease_agent = NULL, lease_expires = NULL,
+            confirmed = 0, available_at = ? WHERE id = ?`,
+    failures,
+    availableAt,
+    jobId,
+  );
+}
+
+/** After an attempt that spent the budget: back with backoff, or `failed` when none is left. */
 function retryOrFail(sql: SqlStorage, job: LeasedRow, error: TaskError, now: number): "requeued" | "failed" {
-  if (job.attempts < job.max_attempts) {
-    sql.exec(
-      `UPDATE jobs SET state = 'queued', lease_id = NULL, lease_agent = NULL, lease_expires = NULL, available_at = ?
-       WHERE id = ?`,
-      now + retryDelayMs(job.attempts),
-      job.id,
-    );
+  const failures = job.failures + 1;
+  if (failures < job.max_attempts) {
+    requeue(sql, job.id, failures, now + retryDelayMs(failures));
     return "requeued";
   }
+  sql.exec("UPDATE jobs SET failures = ? WHERE id = ?", failures, job.id);
   finish(sql, job, "failed", false, JSON.stringify(error), now);
   return "failed";
 }
 
-function currentLease(sql: SqlStorage, leaseId: string): LeasedRow | undefined {
-  return sql
-    .exec<LeasedRow>(
-      `SELECT id, batch_id, state, attempts, max_attempts, grace_ms, lease_expires FROM jobs WHERE lease_id = ?`,
-      leaseId,
-    )
-    .toArray()[0];
+export function currentLease(sql: SqlStorage, leaseId: string): LeasedRow | undefined {
+  return sql.exec<LeasedRow>(`SELECT ${LEASED_COLUMNS} FROM jobs WHERE lease_id = ?`, leaseId).toArray()[0];
+}
+
+function isLive(job: LeasedRow | undefined, now: number): boolean {
+  return job !== undefined && job.state === "leased" && job.lease_expires > now;
 }
 
 export type Recorded =
@@ -125,7 +146,7 @@ export type Recorded =
 /** Records one result. Anything but the current, unexpired lease of a leased job is stale. */
 export function recordResult(sql: SqlStorage, result: TaskResult, now: number, maxResultBytes: number): Recorded {
   const job = currentLease(sql, result.leaseId);
-  if (!job || job.state !== "leased" || job.lease_expires <= now) return { status: "stale" };
+  if (!job || !isLive(job, now)) return { status: "stale" };
   if (result.rejected) {
     const error = { name: "Rejected", code: result.rejected, message: `agent refused the task: ${result.rejected}` };
     endAttempt(sql, job.id, job.attempts, "rejected", now, undefined, result.rejected);
@@ -147,13 +168,20 @@ export function recordResult(sql: SqlStorage, result: TaskResult, now: number, m
   return { status: "accepted", batchId: job.batch_id, outcome: retryOrFail(sql, job, error, now) };
 }
 
-/** Extends the leases an agent still runs; tells it which were cancelled or are no longer its own. */
+/**
+ * Confirms and extends the leases an agent holds; tells it which were
+ * cancelled or are no longer its own. The first heartbeat for a lease turns
+ * the delivery lease into the full one.
+ */
 export function heartbeat(sql: SqlStorage, leaseIds: string[], now: number): { active: string[]; cancelled: string[]; stale: string[] } {
   const out = { active: [] as string[], cancelled: [] as string[], stale: [] as string[] };
   for (const leaseId of leaseIds) {
     const job = currentLease(sql, leaseId);
-    if (job?.state === "leased" && job.lease_expires > now) {
-      sql.exec("UPDATE jobs SET lease_expires = ? WHERE id = ?", extendedExpiry(job.lease_expires, now, job.grace_ms), job.id);
+    if (job && isLive(job, now)) {
+      const expires = job.confirmed
+        ? extendedExpiry(job.lease_expires, now, job.grace_ms)
+        : Math.max(job.lease_expires, leaseExpiry(now, job.timeout_ms, job.grace_ms));
+      sql.exec("UPDATE jobs SET lease_expires = ?, confirmed = 1 WHERE id = ?", expires, job.id);
       out.active.push(leaseId);
     } else if (job?.state === "cancelled") {
       out.cancelled.push(leaseId);
@@ -164,54 +192,64 @@ export function heartbeat(sql: SqlStorage, leaseIds: string[], now: number): { a
   return out;
 }
 
-/** Re-queues (or fails) every job whose lease has run out. Returns the batches that changed. */
-export function expireLeases(sql: SqlStorage, now: number): { requeued: number; batches: Set<string> } {
+/**
+ * Re-queues (or fails) every job whose lease has run out. A lease that was
+ * never confirmed does not spend an attempt: the task never reached an agent.
+ * Returns the batches where a job reached a final state.
+ */
+export function expireLeases(sql: SqlStorage, now: number): Set<string> {
   const rows = sql
-    .exec<LeasedRow>(
-      `SELECT id, batch_id, state, attempts, max_attempts, grace_ms, lease_expires FROM jobs
-       WHERE state = 'leased' AND lease_expires <= ?`,
-      now,
-    )
+    .exec<LeasedRow>(`SELECT ${LEASED_COLUMNS} FROM jobs WHERE state = 'leased' AND lease_expires <= ?`, now)
     .toArray();
-  const batches = new Set<string>();
-  let requeued = 0;
+  const finished = new Set<string>();
   for (const job of rows) {
-    const error = { name: "LeaseExpired", code: "lease_expired", message: "the agent did not report within its lease" };
+    const error = job.confirmed
+      ? { name: "LeaseExpired", code: "lease_expired", message: "the agent did not report within its lease" }
+      : { name: "NotDelivered", code: "not_delivered", message: "the agent never confirmed it received the task" };
     endAttempt(sql, job.id, job.attempts, "expired", now, error);
-    // An expired lease goes straight back: the agent vanished, the task itself did not fail.
-    if (job.attempts < job.max_attempts) {
-      sql.exec(
-        `UPDATE jobs SET state = 'queued', lease_id = NULL, lease_agent = NULL, lease_expires = NULL, available_at = ?
-         WHERE id = ?`,
-        now,
-        job.id,
-      );
-      requeued += 1;
-    } else {
+    if (!job.confirmed) {
+      requeue(sql, job.id, job.failures, now);
+      continue;
+    }
+    // The agent vanished; the task itself did not fail, so no backoff.
+    const failures = job.failures + 1;
+    if (failures < job.max_attempts) requeue(sql, job.id, failures, now);
+    else {
+      sql.exec("UPDATE jobs SET failures = ? WHERE id = ?", failures, job.id);
       finish(sql, job, "failed", false, JSON.stringify(error), now);
-      batches.add(job.batch_id);
+      finished.add(job.batch_id);
     }
   }
-  return { requeued, batches };
+  return finished;
 }
 
-/** Cancels the unfinished jobs among `where` (a job id or a whole batch). Returns how many. */
-export function cancel(sql: SqlStorage, where: { jobId: string } | { batchId: string }, now: number): number {
-  const rows = sql
-    .exec<{ id: string; batch_id: string; state: string; attempts: number }>(
-      "jobId" in where
-        ? "SELECT id, batch_id, state, attempts FROM jobs WHERE id = ? AND state IN ('queued', 'leased')"
-        : "SELECT id, batch_id, state, attempts FROM jobs WHERE batch_id = ? AND state IN ('queued', 'leased')",
-      "jobId" in where ? where.jobId : where.batchId,
-    )
-    .toArray();
-  const error = { name: "Cancelled", code: "cancelled", message: "the job was cancelled" };
-  for (const job of rows) {
-    if (job.state === "leased") endAttempt(sql, job.id, job.attempts, "cancelled", now, error);
-    // The lease id stays on the row so the running agent's next heartbeat learns of the cancel.
-    finish(sql, job, "cancelled", false, JSON.stringify(error), now);
+/**
+ * Gives leases back without spending an attempt: the named ones, and with
+ * `unconfirmed` every lease of `agentId` that was never confirmed.
+ */
+export function release(sql: SqlStorage, agentId: string, leaseIds: string[], unconfirmed: boolean, now: number): { released: string[]; stale: string[] } {
+  const out = { released: [] as string[], stale: [] as string[] };
+  const jobs: Array<[string, LeasedRow]> = [];
+  for (const leaseId of leaseIds) {
+    const job = currentLease(sql, leaseId);
+    if (job && isLive(job, now)) jobs.push([leaseId, job]);
+    else out.stale.push(leaseId);
   }
-  return rows.length;
+  if (unconfirmed) {
+    const rows = sql
+      .exec<LeasedRow & { lease_id: string }>(
+        `SELECT ${LEASED_COLUMNS}, lease_id FROM jobs WHERE state = 'leased' AND lease_agent = ? AND confirmed = 0`,
+        agentId,
+      )
+      .toArray();
+    for (const row of rows) if (!leaseIds.includes(row.lease_id)) jobs.push([row.lease_id, row]);
+  }
+  for (const [leaseId, job] of jobs) {
+    endAttempt(sql, job.id, job.attempts, "released", now);
+    requeue(sql, job.id, job.failures, now);
+    out.released.push(leaseId);
+  }
+  return out;
 }
 
 /** When the object must next wake: the earliest lease expiry or delayed retry. */

@@ -5,6 +5,8 @@ import {
   type AttemptView,
   type BatchView,
   type JobState,
+  type JobsPage,
+  type JobsQuery,
   type JobView,
   type RejectionCode,
   type ResultEntry,
@@ -19,6 +21,7 @@ type JobRow = {
   state: JobState;
   priority: number;
   attempts: number;
+  failures: number;
   max_attempts: number;
   timeout_ms: number;
   created_at: number;
@@ -47,9 +50,23 @@ function outcomeFields(ok: number | null, result: string | null): { ok?: boolean
 
 export function jobView(sql: SqlStorage, queue: string, jobId: string): JobView | null {
   const row = sql.exec<JobRow>("SELECT * FROM jobs WHERE id = ?", jobId).toArray()[0];
-  if (!row) return null;
+  return row ? toJobView(sql, queue, row) : null;
+}
+
+/** A page of a batch's jobs in index order, optionally only those in one state. */
+export function jobsPage(sql: SqlStorage, queue: string, batchId: string, query: JobsQuery): JobsPage {
+  const rows = query.state
+    ? sql.exec<JobRow>("SELECT * FROM jobs WHERE batch_id = ? AND state = ? AND idx > ? ORDER BY idx LIMIT ?", batchId, query.state, query.after, query.limit + 1)
+    : sql.exec<JobRow>("SELECT * FROM jobs WHERE batch_id = ? AND idx > ? ORDER BY idx LIMIT ?", batchId, query.after, query.limit + 1);
+  const list = rows.toArray();
+  const more = list.length > query.limit;
+  const jobs = list.slice(0, query.limit).map((row) => toJobView(sql, queue, row));
+  return { jobs, next: jobs.at(-1)?.index ?? query.after, more };
+}
+
+function toJobView(sql: SqlStorage, queue: string, row: JobRow): JobView {
   const history = sql
-    .exec<AttemptRow>("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt", jobId)
+    .exec<AttemptRow>("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt", row.id)
     .toArray()
     .map((a): AttemptView => ({
       attempt: a.attempt,
@@ -71,6 +88,7 @@ export function jobView(sql: SqlStorage, queue: string, jobId: string): JobView 
     fnHash: row.fn_hash,
     priority: row.priority,
     attempts: row.attempts,
+    failures: row.failures,
     maxAttempts: row.max_attempts,
     timeoutMs: row.timeout_ms,
     createdAt: row.created_at,
@@ -131,9 +149,17 @@ export function resultsAfter(sql: SqlStorage, batchId: string, after: number, li
     }));
 }
 
-export function batchProgress(sql: SqlStorage, batchId: string): { total: number; finished: number } | null {
-  return (
-    sql.exec<{ total: number; finished: number }>("SELECT total, finished FROM batches WHERE id = ?", batchId).toArray()[0] ??
-    null
-  );
+export interface Progress {
+  total: number;
+  /** Jobs now in a final state. */
+  finished: number;
+  /** The batch's last completion-order position handed out. */
+  lastSeq: number;
+}
+
+export function batchProgress(sql: SqlStorage, batchId: string): Progress | null {
+  const row = sql
+    .exec<{ total: number; finished: number; last_seq: number }>("SELECT total, finished, last_seq FROM batches WHERE id = ?", batchId)
+    .toArray()[0];
+  return row ? { total: row.total, finished: row.finished, lastSeq: row.last_seq } : null;
 }

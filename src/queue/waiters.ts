@@ -36,6 +36,11 @@ export class Waiters {
     });
   }
 
+  /** Ends the parked polls of one agent (it said it is going away). */
+  dropAgent(agentId: string): void {
+    for (const poller of this.pollers.filter((p) => p.agentId === agentId)) poller.wake([]);
+  }
+
   /** The pollers in arrival order (oldest first). */
   waitingPollers(): readonly PollWaiter[] {
     return this.pollers;

@@ -14,12 +14,16 @@ const submitRoutes: Array<[string, string, unknown?]> = [
   ["GET", `/v1/batches/${batch}`],
   ["GET", `/v1/batches/${batch}/results`],
   ["DELETE", `/v1/batches/${batch}`],
+  ["GET", `/v1/batches/${batch}/jobs`],
+  ["POST", `/v1/batches/${batch}/retry`],
+  ["POST", `/v1/jobs/${job}/retry`],
 ];
 const agentRoutes: Array<[string, string, unknown?]> = [
   ["POST", "/v1/agent/poll", { slots: 1, wait: 0 }],
   ["GET", `/v1/agent/functions/${"0".repeat(64)}`],
   ["POST", "/v1/agent/heartbeat", { leaseIds: [lease] }],
   ["POST", "/v1/agent/results", { results: [{ leaseId: lease, ok: true, value: 1 }] }],
+  ["POST", "/v1/agent/release", { leaseIds: [lease] }],
 ];
 
 describe("auth", () => {
@@ -92,6 +96,11 @@ describe("bad input gets a 4xx JSON error with a stable code", () => {
     ["POST", "/v1/agent/results", { body: { results: [{ leaseId: lease, ok: false, rejected: "because" }] } }, 400, "invalid_request"],
     ["POST", "/v1/agent/heartbeat", { body: { leaseIds: "x" } }, 400, "invalid_request"],
     ["GET", "/v1/agent/functions/zzz", {}, 404, "not_found"],
+    ["GET", `/v1/batches/${batch}/jobs?state=weird`, {}, 400, "invalid_request"],
+    ["GET", `/v1/batches/${batch}/jobs`, {}, 404, "not_found"],
+    ["POST", `/v1/jobs/${job}/retry`, {}, 404, "not_found"],
+    ["POST", "/v1/agent/release", { body: { leaseIds: "all" } }, 400, "invalid_request"],
+    ["POST", "/v1/debug/reset/default", {}, 404, "not_found"],
   ];
   for (const [method, path, opts, status, code] of cases) {
     it(`${method} ${path} ${(opts.raw ?? JSON.stringify(opts.body) ?? "").slice(0, 60)} → ${status} ${code}`, async () => {

@@ -9,6 +9,7 @@ describe("leases and fencing", () => {
   it("a result posted after the lease expired is refused as stale and not recorded; the job runs again", async () => {
     const sub = await submit({ fn, input: 21, queue: "lease-expiry", timeoutMs: 50, graceMs: 0 });
     const first = tasksOf((await poll({ slots: 1, wait: 0, queue: "lease-expiry" }, "slow-agent")).body)[0]!;
+    await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [first.leaseId] }, agentId: "slow-agent" });
     await sleep(120);
     const stub = env.QUEUE.get(env.QUEUE.idFromName("lease-expiry"));
     await runDurableObjectAlarm(stub);
@@ -16,7 +17,7 @@ describe("leases and fencing", () => {
     expect(late.body).toEqual({ accepted: [], stale: [first.leaseId] });
 
     let job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
-    expect(job.body).toMatchObject({ state: "queued", attempts: 1 });
+    expect(job.body).toMatchObject({ state: "queued", attempts: 1, failures: 1 });
     expect(job.body.value).toBeUndefined();
     expect(job.body.history[0]).toMatchObject({ outcome: "expired", agentId: "slow-agent", error: { code: "lease_expired" } });
 
@@ -75,6 +76,92 @@ describe("leases and fencing", () => {
     const job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
     expect(job.body.state).toBe("queued");
     expect(job.body.history[0]).toMatchObject({ outcome: "rejected", rejected: "signature_rejected" });
+  });
+});
+
+describe("delivery leases and release", () => {
+  it("a task handed to a poller that never confirms comes back after the delivery window without spending an attempt", async () => {
+    const sub = await submit({ fn, input: 3, queue: "ghost", maxAttempts: 1 });
+    const ghost = tasksOf((await poll({ slots: 1, wait: 0, queue: "ghost" }, "ghost")).body)[0]!;
+    await sleep(1100); // DELIVERY_LEASE_MS is 1000 in this test configuration
+    await runDurableObjectAlarm(env.QUEUE.get(env.QUEUE.idFromName("ghost")));
+    let job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
+    expect(job.body).toMatchObject({ state: "queued", attempts: 1, failures: 0 });
+    expect(job.body.history[0]).toMatchObject({ agentId: "ghost", outcome: "expired", error: { code: "not_delivered" } });
+    const real = tasksOf((await poll({ slots: 1, wait: 0, queue: "ghost" }, "real")).body)[0]!;
+    expect(real.attempt).toBe(2);
+    expect((await report([{ leaseId: ghost.leaseId, ok: true, value: 0 }], "ghost")).body.stale).toEqual([ghost.leaseId]);
+    await report([{ leaseId: real.leaseId, ok: true, value: 6 }], "real");
+    job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
+    expect(job.body).toMatchObject({ state: "done", value: 6, attempts: 2, failures: 0 });
+  });
+
+  it("a confirmed lease outlives the delivery window", async () => {
+    await submit({ fn, input: 3, queue: "confirmed", timeoutMs: 5000 });
+    const t = tasksOf((await poll({ slots: 1, wait: 0, queue: "confirmed" })).body)[0]!;
+    const hb = await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [t.leaseId] } });
+    expect(hb.body.active).toEqual([t.leaseId]);
+    await sleep(1100);
+    await runDurableObjectAlarm(env.QUEUE.get(env.QUEUE.idFromName("confirmed")));
+    expect((await report([{ leaseId: t.leaseId, ok: true, value: 6 }])).body.accepted).toEqual([t.leaseId]);
+  });
+
+  it("released leases go back at once without spending an attempt, and unconfirmed ones of the agent with them", async () => {
+    const sub = await submit({ fn, inputs: [1, 2, 3], queue: "release", maxAttempts: 1 });
+    const [a, b, c] = tasksOf((await poll({ slots: 3, wait: 0, queue: "release" }, "leaving")).body);
+    await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [a!.leaseId, b!.leaseId] }, agentId: "leaving" });
+    const res = await call("POST", "/v1/agent/release", { body: { queue: "release", leaseIds: [a!.leaseId], unconfirmed: true }, agentId: "leaving" });
+    expect(res.status).toBe(200);
+    expect(res.body.released.sort()).toEqual([a!.leaseId, c!.leaseId].sort());
+    const jobA = (await call("GET", `/v1/jobs/${a!.jobId}`)).body;
+    expect(jobA).toMatchObject({ state: "queued", failures: 0, attempts: 1 });
+    expect(jobA.history[0]).toMatchObject({ outcome: "released" });
+    expect((await call("GET", `/v1/jobs/${b!.jobId}`)).body.state).toBe("leased");
+    const again = tasksOf((await poll({ slots: 3, wait: 0, queue: "release" }, "other")).body);
+    expect(again.map((t) => t.jobId).sort()).toEqual([a!.jobId, c!.jobId].sort());
+    expect(sub.status).toBe(201);
+  });
+
+  it("release with unconfirmed ends the agent's parked long-poll", async () => {
+    const started = Date.now();
+    const parked = poll({ slots: 1, wait: 10, queue: "parked" }, "quitter");
+    await sleep(100);
+    await call("POST", "/v1/agent/release", { body: { queue: "parked", unconfirmed: true }, agentId: "quitter" });
+    expect((await parked).status).toBe(204);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe("dead letters", () => {
+  it("failed jobs are listed and can be re-queued, and then take a new place in the completion order", async () => {
+    const sub = await submit({ fn, inputs: [1, 2], queue: "dlq", maxAttempts: 1 });
+    const [t1, t2] = tasksOf((await poll({ slots: 2, wait: 0, queue: "dlq" })).body);
+    await report([
+      { leaseId: t1!.leaseId, ok: false, error: { name: "Error", message: "bad luck" } },
+      { leaseId: t2!.leaseId, ok: true, value: 4 },
+    ]);
+    const failed = await call("GET", `/v1/batches/${sub.body.batchId}/jobs?state=failed`);
+    expect(failed.body.jobs.map((j: any) => j.id)).toEqual([t1!.jobId]);
+    expect(failed.body.jobs[0]).toMatchObject({ state: "failed", failures: 1, error: { message: "bad luck" } });
+    expect(failed.body.more).toBe(false);
+    const all = await call("GET", `/v1/batches/${sub.body.batchId}/jobs?limit=1`);
+    expect(all.body).toMatchObject({ next: 0, more: true });
+    expect((await call("GET", `/v1/batches/${sub.body.batchId}`)).body.done).toBe(true);
+
+    const retry = await call("POST", `/v1/jobs/${t1!.jobId}/retry`);
+    expect(retry.body).toEqual({ requeued: 1 });
+    expect((await call("GET", `/v1/batches/${sub.body.batchId}`)).body).toMatchObject({ done: false, counts: { queued: 1, done: 1, failed: 0 } });
+    const page = await call("GET", `/v1/batches/${sub.body.batchId}/results`);
+    expect(page.body).toMatchObject({ done: false });
+    expect(page.body.results.map((r: any) => r.jobId)).toEqual([t2!.jobId]);
+
+    const t3 = tasksOf((await poll({ slots: 1, wait: 0, queue: "dlq" })).body)[0]!;
+    expect(t3).toMatchObject({ jobId: t1!.jobId, attempt: 2 });
+    await report([{ leaseId: t3.leaseId, ok: true, value: 2 }]);
+    const end = await call("GET", `/v1/batches/${sub.body.batchId}/results?after=${page.body.next}`);
+    expect(end.body.results.map((r: any) => [r.jobId, r.seq])).toEqual([[t1!.jobId, 3]]);
+    expect(end.body.done).toBe(true);
+    expect((await call("POST", `/v1/batches/${sub.body.batchId}/retry`)).body).toEqual({ requeued: 0 });
   });
 });
 
