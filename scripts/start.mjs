@@ -72,7 +72,7 @@ if (!(await waitForCoordinator(Date.now() + 60_000))) {
 } else {
   const { SUBMIT_TOKEN, AGENT_TOKEN, ...agentEnv } = quietEnv;
   run("dist-agent", process.execPath, [
-    `${root}worker-agent/dist/cli.js`, "--url", url, "--public-key", publicKey, "--name", "local",
+    `${root}worker-agent/dist/cli.js`, "--url", url, `--public-key=${publicKey}`, "--name", "local",
   ], { ...agentEnv, DIST_AGENT_TOKEN: vars.AGENT_TOKEN });
 
   console.log(`
@@ -90,7 +90,7 @@ Read its results in completion order (put the batchId from above in BATCH):
 
 Run another agent, on this or another machine (AGENT_TOKEN is in .dev.vars):
 
-  npx dist-agent --url ${url} --token "$AGENT_TOKEN" --public-key ${publicKey}
+  npx dist-agent --url ${url} --token "$AGENT_TOKEN" --public-key=${publicKey}
 
 Ctrl-C stops the coordinator and the agent.
 `);
