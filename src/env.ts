@@ -1,10 +1,12 @@
 // The coordinator's bindings and secrets, as wrangler.toml and .dev.vars give them.
+import type { AgentRegistry } from "./queue/agent-registry.js";
 import type { FunctionRegistry } from "./queue/function-registry.js";
 import type { QueueObject } from "./queue/queue-object.js";
 
 export interface Env {
   QUEUE: DurableObjectNamespace<QueueObject>;
   FUNCTIONS: DurableObjectNamespace<FunctionRegistry>;
+  AGENTS: DurableObjectNamespace<AgentRegistry>;
   /** Comma-separated tokens for submitters. */
   SUBMIT_TOKEN?: string;
   /** Comma-separated tokens for agents. */
@@ -17,4 +19,6 @@ export interface Env {
   DELIVERY_LEASE_MS?: string;
   /** "1" enables POST /v1/debug/reset/:queue, for fault-injection tests only. */
   FAULT_INJECTION?: string;
+  /** Polls per second one agent may make on one queue (default 100; bursts of twice that). */
+  AGENT_POLL_RATE?: string;
 }

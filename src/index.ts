@@ -19,3 +19,4 @@ app.onError(onError);
 export default app;
 export { QueueObject } from "./queue/queue-object.js";
 export { FunctionRegistry } from "./queue/function-registry.js";
+export { AgentRegistry } from "./queue/agent-registry.js";

@@ -49,7 +49,7 @@ function byQueue<T>(items: T[], leaseOf: (item: T) => string): { groups: Map<str
 agentRoutes.post("/poll", async (c) => {
   const body = await jsonBody(c, PollBody);
   const queue = body.queue ?? DEFAULT_QUEUE;
-  const envelope = await queueStub(c.env, queue).poll(queue, c.get("agentId"), body.slots, body.wait * 1000);
+  const envelope = await queueStub(c.env, queue).poll(queue, c.get("agentId"), body.slots, body.wait * 1000, body.session);
   return envelope ? c.json(envelope) : c.body(null, 204);
 });
 

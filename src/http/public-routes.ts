@@ -1,20 +1,21 @@
 // Routes that need no token: the landing document and the public keys.
 
 import { Hono } from "hono";
-import { importSigningKey, type PublicJwk } from "../protocol/index.js";
+import { importSigningKeys, type PublicJwk } from "../protocol/index.js";
 import type { Env } from "../env.js";
 import { ApiError } from "./errors.js";
 
 export const publicRoutes = new Hono<{ Bindings: Env }>();
 
-let cachedKey: { secret: string; jwk: Promise<PublicJwk> } | undefined;
+let cached: { secret: string; jwks: Promise<PublicJwk[]> } | undefined;
 
-function publicJwk(env: Env): Promise<PublicJwk> {
+/** The public halves of every configured signing key, current first. */
+function publicJwks(env: Env): Promise<PublicJwk[]> {
   if (!env.SIGNING_KEY) throw new ApiError(503, "not_configured", "the coordinator has no SIGNING_KEY set");
-  if (cachedKey?.secret !== env.SIGNING_KEY) {
-    cachedKey = { secret: env.SIGNING_KEY, jwk: importSigningKey(env.SIGNING_KEY).then((k) => k.jwk) };
+  if (cached?.secret !== env.SIGNING_KEY) {
+    cached = { secret: env.SIGNING_KEY, jwks: importSigningKeys(env.SIGNING_KEY).then((keys) => keys.map((k) => k.jwk)) };
   }
-  return cachedKey.jwk;
+  return cached.jwks;
 }
 
 publicRoutes.get("/", (c) =>
@@ -25,4 +26,4 @@ publicRoutes.get("/", (c) =>
   }),
 );
 
-publicRoutes.get("/v1/keys", async (c) => c.json({ keys: [await publicJwk(c.env)] }));
+publicRoutes.get("/v1/keys", async (c) => c.json({ keys: await publicJwks(c.env) }));

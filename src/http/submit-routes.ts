@@ -10,6 +10,8 @@ import {
   ResultsQuery,
   sha256Hex,
   SubmitJobsBody,
+  importSignerKey,
+  verifyJob,
 } from "../protocol/index.js";
 import type { Env } from "../env.js";
 import { functionRegistry } from "../queue/function-registry.js";
@@ -32,6 +34,17 @@ function serializeInputs(body: SubmitJobsBody): string[] {
   });
 }
 
+/** Refuses a signed batch unless every input's signature holds: agents would refuse it anyway. */
+async function checkSignatures(signer: string, signatures: string[], fnHash: string, inputs: unknown[]): Promise<void> {
+  const key = await importSignerKey(signer);
+  if (!key) throw new ApiError(400, "invalid_request", "signer is not an Ed25519 public key");
+  for (let i = 0; i < inputs.length; i++) {
+    if (!(await verifyJob(key, signatures[i]!, fnHash, inputs[i] ?? null))) {
+      throw new ApiError(400, "bad_signature", `signature ${i} does not verify for this function and input`);
+    }
+  }
+}
+
 submitRoutes.post("/jobs", async (c) => {
   const text = await readText(c);
   const body = validate(SubmitJobsBody, parseJson(text));
@@ -47,6 +60,7 @@ submitRoutes.post("/jobs", async (c) => {
       throw new ApiError(404, "unknown_function", `no function ${fnHash}: POST /v1/functions first, or send fn`);
     }
   }
+  if (body.signer) await checkSignatures(body.signer, body.signatures ?? [], fnHash, body.inputs ?? [body.input ?? null]);
   const idempotencyKey = c.req.header("idempotency-key");
   if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
     throw new ApiError(400, "invalid_request", "Idempotency-Key must be 1-200 printable ASCII characters");
@@ -61,6 +75,8 @@ submitRoutes.post("/jobs", async (c) => {
     priority: body.priority,
     idempotencyKey,
     bodyDigest: idempotencyKey ? await sha256Hex(text) : undefined,
+    signer: body.signer,
+    signatures: body.signatures,
   });
   return c.json(unwrap(outcome), 201);
 });

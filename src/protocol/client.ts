@@ -9,3 +9,4 @@ export type * from "./schemas.js";
 export * from "./types.js";
 export * from "./keys.js";
 export * from "./envelope.js";
+export * from "./submitter-signature.js";

@@ -10,6 +10,8 @@ export const REJECTION_CODES = [
   "fn_hash_mismatch",
   "malformed_envelope",
   "function_unavailable",
+  "session_mismatch",
+  "submitter_untrusted",
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 

@@ -52,7 +52,7 @@ export function parsePayload(text: string): TaskPayload | null {
 export async function verifyEnvelope(
   envelope: Envelope,
   keys: VerifyKey[],
-  expect: { agentId: string; now: number; skewMs?: number },
+  expect: { agentId: string; now: number; skewMs?: number; session?: string },
 ): Promise<Verdict> {
   const payload = typeof envelope?.payload === "string" ? parsePayload(envelope.payload) : null;
   if (!payload) return { ok: false, code: "malformed_envelope", reason: "payload is not a task payload" };
@@ -63,6 +63,9 @@ export async function verifyEnvelope(
   }
   if (payload.agentId !== expect.agentId) {
     return { ok: false, code: "wrong_agent", reason: `envelope is addressed to another agent`, payload };
+  }
+  if (expect.session !== undefined && payload.session !== expect.session) {
+    return { ok: false, code: "session_mismatch", reason: "envelope was issued to an earlier run of this agent", payload };
   }
   if (payload.expiresAt + (expect.skewMs ?? CLOCK_SKEW_MS) <= expect.now) {
     return { ok: false, code: "envelope_expired", reason: `envelope expired at ${new Date(payload.expiresAt).toISOString()}`, payload };

@@ -7,3 +7,4 @@ export * from "./schemas.js";
 export * from "./types.js";
 export * from "./keys.js";
 export * from "./envelope.js";
+export * from "./submitter-signature.js";

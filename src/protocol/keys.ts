@@ -32,6 +32,17 @@ export async function importSigningKey(pkcs8Base64: string): Promise<SigningKey>
   return { privateKey, jwk: { kty: "OKP", crv: "Ed25519", x, kid: await kidOf(x), alg: "EdDSA", use: "sig" } };
 }
 
+/**
+ * Imports the SIGNING_KEY secret: one or more comma-separated keys. The first
+ * signs; all are published, so agents can pin the next key before it is used
+ * and keep the previous one while envelopes signed by it are in flight.
+ */
+export async function importSigningKeys(secret: string): Promise<SigningKey[]> {
+  const parts = secret.split(",").map((p) => p.trim()).filter(Boolean);
+  if (parts.length === 0) throw new Error("SIGNING_KEY is empty");
+  return Promise.all(parts.map(importSigningKey));
+}
+
 /** Makes a new key pair: the private half as base64 PKCS8, the public half as a JWK. */
 export async function generateSigningKey(): Promise<{ pkcs8Base64: string; jwk: PublicJwk }> {
   const pair = (await crypto.subtle.generateKey(ED25519, true, ["sign", "verify"])) as CryptoKeyPair;
@@ -63,7 +74,8 @@ export async function parsePublicKeys(text: string): Promise<PublicJwk[]> {
       return jwk.x;
     });
   } else {
-    xs = [trimmed];
+    // One or more bare `x` values, separated by commas or white space (key rotation).
+    xs = trimmed.split(/[\s,]+/).filter(Boolean);
   }
   return Promise.all(
     xs.map(async (x) => {

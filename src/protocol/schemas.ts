@@ -8,6 +8,11 @@ import { LIMITS } from "./limits.js";
 
 const queueName = z.string().regex(QUEUE_NAME_RE, "queue must match ^[a-z0-9][a-z0-9_-]{0,62}$");
 const fnHash = z.string().regex(FN_HASH_RE, "fnHash must be 64 lower-case hex characters");
+const base64url = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be base64url");
+/** An Ed25519 public key as its base64url `x` (32 bytes). */
+const publicX = base64url.length(43, "an Ed25519 public key is 43 base64url characters");
+/** An Ed25519 signature, base64url (64 bytes). */
+const signature = base64url.length(86, "an Ed25519 signature is 86 base64url characters");
 const source = z
   .string()
   .min(1, "source must not be empty")
@@ -24,6 +29,10 @@ export const SubmitJobsBody = z
     graceMs: z.number().int().min(0).max(3600_000).optional(),
     maxAttempts: z.number().int().min(1).max(100).optional(),
     priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+    /** End-to-end signing: the submitter's public key ... */
+    signer: publicX.optional(),
+    /** ... and one signature per input (see submitter-signature.ts), in input order. */
+    signatures: z.array(signature).min(1).max(LIMITS.maxBatchSize).optional(),
   })
   .strict()
   .refine((b) => (b.fn === undefined) !== (b.fnHash === undefined), {
@@ -31,6 +40,12 @@ export const SubmitJobsBody = z
   })
   .refine((b) => b.input === undefined || b.inputs === undefined, {
     message: "give input or inputs, not both",
+  })
+  .refine((b) => (b.signer === undefined) === (b.signatures === undefined), {
+    message: "signer and signatures go together",
+  })
+  .refine((b) => b.signatures === undefined || b.signatures.length === (b.inputs?.length ?? 1), {
+    message: "give one signature per input",
   });
 export type SubmitJobsBody = z.infer<typeof SubmitJobsBody>;
 
@@ -43,11 +58,21 @@ export const PollBody = z
     wait: z.number().min(0).max(LIMITS.maxWaitSeconds).default(LIMITS.maxWaitSeconds),
     labels: z.array(z.string().max(64)).max(32).optional(),
     queue: queueName.optional(),
+    /** A nonce the agent makes at each start; the envelope echoes it, so envelopes from before a restart are refused. */
+    session: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, "session must be 16-64 base64url characters").optional(),
   })
   .strict();
 export type PollBody = z.infer<typeof PollBody>;
 
 const leaseId = z.string().min(1).max(128);
+
+export const EnrollBody = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,48}$/, "name must be 1-48 of A-Z a-z 0-9 _ -").optional(),
+    labels: z.array(z.string().max(64)).max(32).optional(),
+  })
+  .strict();
+export type EnrollBody = z.infer<typeof EnrollBody>;
 
 export const HeartbeatBody = z
   .object({ leaseIds: z.array(leaseId).max(LIMITS.maxItemsPerRequest) })

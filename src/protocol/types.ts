@@ -120,12 +120,17 @@ export interface Task {
   fnHash: string;
   input: unknown;
   timeoutMs: number;
+  /** End-to-end signing: the submitter's public key (`x`) and signature over this task's fnHash and input. */
+  signer?: string;
+  sig?: string;
 }
 
 /** What the coordinator signs. */
 export interface TaskPayload {
   v: 1;
   agentId: string;
+  /** The session nonce of the poll this answers. */
+  session?: string;
   issuedAt: number;
   expiresAt: number;
   tasks: Task[];
@@ -147,4 +152,21 @@ export interface PublicJwk {
   kid: string;
   alg?: "EdDSA";
   use?: "sig";
+}
+
+/** An agent's own credential, from POST /v1/agent/enroll. */
+export interface EnrollResponse {
+  agentId: string;
+  /** Bearer token for every other agent route; shown once. */
+  credential: string;
+}
+
+export interface AgentView {
+  agentId: string;
+  name: string;
+  labels: string[];
+  enrolledAt: number;
+  lastSeenAt: number | null;
+  revokedAt: number | null;
+  queues: string[];
 }

@@ -4,7 +4,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import {
-  importSigningKey,
+  importSigningKeys,
   LIMITS,
   signEnvelope,
   type BatchView,
@@ -23,7 +23,7 @@ import {
 } from "../protocol/index.js";
 import type { Env } from "../env.js";
 import { failure, success, type Outcome } from "./outcome.js";
-import { migrate, QUEUE_SCHEMA } from "./schema.js";
+import { migrate, QUEUE_COLUMNS, QUEUE_SCHEMA } from "./schema.js";
 import { cancel, requeueFailed, type Scope } from "./settle.js";
 import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
 import { claim, expireLeases, heartbeat, nextWakeAt, recordResult, release } from "./transitions.js";
@@ -43,7 +43,7 @@ export class QueueObject extends DurableObject<Env> {
   private readonly waiters = new Waiters();
   private readonly envelopeTtlMs: number;
   private readonly deliveryMs: number;
-  private signingKey?: Promise<SigningKey>;
+  private signingKeys?: Promise<SigningKey[]>;
   private alarmAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -51,7 +51,7 @@ export class QueueObject extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.envelopeTtlMs = numberVar(env.ENVELOPE_TTL_MS, DEFAULT_ENVELOPE_TTL_MS);
     this.deliveryMs = numberVar(env.DELIVERY_LEASE_MS, DEFAULT_DELIVERY_LEASE_MS);
-    migrate(this.sql, QUEUE_SCHEMA);
+    migrate(this.sql, QUEUE_SCHEMA, QUEUE_COLUMNS);
   }
 
   async submit(batch: NewBatch): Promise<Outcome<SubmitResponse>> {
@@ -68,14 +68,15 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   /** Long-poll for work: returns a signed envelope with up to `slots` tasks, or null after `waitMs`. */
-  async poll(queue: string, agentId: string, slots: number, waitMs: number): Promise<Envelope | null> {
+  async poll(queue: string, agentId: string, slots: number, waitMs: number, session?: string): Promise<Envelope | null> {
     let tasks = this.claimNow(queue, agentId, slots);
     if (tasks.length === 0 && waitMs > 0) {
       tasks = await this.waiters.waitForWork(queue, agentId, slots, waitMs);
     }
     if (tasks.length === 0) return null;
     const now = Date.now();
-    return signEnvelope({ v: 1, agentId, issuedAt: now, expiresAt: now + this.envelopeTtlMs, tasks }, await this.key());
+    const payload = { v: 1 as const, agentId, ...(session ? { session } : {}), issuedAt: now, expiresAt: now + this.envelopeTtlMs, tasks };
+    return signEnvelope(payload, await this.key());
   }
 
   async reportResults(results: TaskResult[]): Promise<ResultsResponse> {
@@ -204,8 +205,9 @@ export class QueueObject extends DurableObject<Env> {
     else await this.ctx.storage.setAlarm(at);
   }
 
-  private key(): Promise<SigningKey> {
+  /** The current signing key: the first of SIGNING_KEY's comma-separated keys. */
+  private async key(): Promise<SigningKey> {
     if (!this.env.SIGNING_KEY) throw new Error("SIGNING_KEY is not configured");
-    return (this.signingKey ??= importSigningKey(this.env.SIGNING_KEY));
+    return (await (this.signingKeys ??= importSigningKeys(this.env.SIGNING_KEY)))[0]!;
   }
 }

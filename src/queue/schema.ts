@@ -71,6 +71,16 @@ export const FUNCTION_SCHEMA = [
    )`,
 ];
 
-export function migrate(sql: SqlStorage, statements: string[]): void {
+/** Columns added after a table was first created: added in place on objects that predate them. */
+export const QUEUE_COLUMNS: Array<[table: string, column: string, declaration: string]> = [
+  ["jobs", "signer", "TEXT"], // end-to-end signing: the submitter's public key (x)
+  ["jobs", "sig", "TEXT"], //   and their signature over fnHash + input
+];
+
+export function migrate(sql: SqlStorage, statements: string[], columns: typeof QUEUE_COLUMNS = []): void {
   for (const statement of statements) sql.exec(statement);
+  for (const [table, column, declaration] of columns) {
+    const present = sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${table}')`).toArray();
+    if (!present.some((c) => c.name === column)) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${declaration}`);
+  }
 }

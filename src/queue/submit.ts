@@ -16,6 +16,9 @@ export interface NewBatch {
   idempotencyKey?: string;
   /** sha256 of the request body, to tell a retry from a different request under the same key. */
   bodyDigest?: string;
+  /** End-to-end signing: the submitter's public key and one signature per input (already verified). */
+  signer?: string;
+  signatures?: string[];
 }
 
 export type IdempotentMatch = { kind: "same"; response: SubmitResponse } | { kind: "conflict" } | null;
@@ -67,8 +70,8 @@ export function insertBatch(sql: SqlStorage, batch: NewBatch, now: number): Subm
     jobIds.push(id);
     sql.exec(
       `INSERT INTO jobs (id, batch_id, idx, fn_hash, input, state, priority, seq, timeout_ms, grace_ms,
-                         max_attempts, available_at, created_at)
-       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+                         max_attempts, available_at, created_at, signer, sig)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       batch.batchId,
       index,
@@ -81,6 +84,8 @@ export function insertBatch(sql: SqlStorage, batch: NewBatch, now: number): Subm
       maxAttempts,
       now,
       now,
+      batch.signer ?? null,
+      batch.signatures?.[index] ?? null,
     );
   });
   return { batchId: batch.batchId, jobIds, fnHash: batch.fnHash };

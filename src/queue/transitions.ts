@@ -30,8 +30,8 @@ const LEASED_COLUMNS = "id, batch_id, state, attempts, failures, max_attempts, t
 /** Gives up to `slots` ready jobs to `agentId`, best priority first, FIFO within a priority. */
 export function claim(sql: SqlStorage, queue: string, agentId: string, slots: number, now: number, deliveryMs: number): Task[] {
   const rows = sql
-    .exec<{ id: string; fn_hash: string; input: string; timeout_ms: number; grace_ms: number; attempts: number }>(
-      `SELECT id, fn_hash, input, timeout_ms, grace_ms, attempts FROM jobs
+    .exec<{ id: string; fn_hash: string; input: string; timeout_ms: number; grace_ms: number; attempts: number; signer: string | null; sig: string | null }>(
+      `SELECT id, fn_hash, input, timeout_ms, grace_ms, attempts, signer, sig FROM jobs
        WHERE state = 'queued' AND available_at <= ? ORDER BY priority DESC, seq LIMIT ?`,
       now,
       slots,
@@ -73,6 +73,7 @@ export function claim(sql: SqlStorage, queue: string, agentId: string, slots: nu
       fnHash: row.fn_hash,
       input: JSON.parse(row.input) as unknown,
       timeoutMs: row.timeout_ms,
+      ...(row.signer && row.sig ? { signer: row.signer, sig: row.sig } : {}),
     };
   });
 }
@@ -193,6 +194,14 @@ export function heartbeat(sql: SqlStorage, leaseIds: string[], now: number): { a
 }
 
 /**
+ * Leases that never reached a confirmed start do not spend the budget, but a
+ * job cannot be handed out forever: past maxAttempts + this many leases, an
+ * unconfirmed expiry counts too (a task that kills its agent before the agent
+ * can confirm it would otherwise loop).
+ */
+export const UNSPENT_ATTEMPTS_CAP = 10;
+
+/**
  * Re-queues (or fails) every job whose lease has run out. A lease that was
  * never confirmed does not spend an attempt: the task never reached an agent.
  * Returns the batches where a job reached a final state.
@@ -207,7 +216,7 @@ export function expireLeases(sql: SqlStorage, now: number): Set<string> {
       ? { name: "LeaseExpired", code: "lease_expired", message: "the agent did not report within its lease" }
       : { name: "NotDelivered", code: "not_delivered", message: "the agent never confirmed it received the task" };
     endAttempt(sql, job.id, job.attempts, "expired", now, error);
-    if (!job.confirmed) {
+    if (!job.confirmed && job.attempts < job.max_attempts + UNSPENT_ATTEMPTS_CAP) {
       requeue(sql, job.id, job.failures, now);
       continue;
     }
@@ -232,7 +241,8 @@ export function release(sql: SqlStorage, agentId: string, leaseIds: string[], un
   const jobs: Array<[string, LeasedRow]> = [];
   for (const leaseId of leaseIds) {
     const job = currentLease(sql, leaseId);
-    if (job && isLive(job, now)) jobs.push([leaseId, job]);
+    // Only the lease's own agent can give it back.
+    if (job && isLive(job, now) && job.lease_agent === agentId) jobs.push([leaseId, job]);
     else out.stale.push(leaseId);
   }
   if (unconfirmed) {

@@ -72,6 +72,7 @@ export async function startCoordinator(opts: {
     durableObjects: {
       QUEUE: { className: "QueueObject", useSQLite: true },
       FUNCTIONS: { className: "FunctionRegistry", useSQLite: true },
+      AGENTS: { className: "AgentRegistry", useSQLite: true },
     },
     durableObjectsPersist: opts.persistDir ?? false,
     bindings: {

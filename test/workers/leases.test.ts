@@ -122,6 +122,14 @@ describe("delivery leases and release", () => {
     expect(sub.status).toBe(201);
   });
 
+  it("an agent cannot release another agent's lease", async () => {
+    await submit({ fn, input: 1, queue: "release-owner" });
+    const t = tasksOf((await poll({ slots: 1, wait: 0, queue: "release-owner" }, "owner")).body)[0]!;
+    const res = await call("POST", "/v1/agent/release", { body: { queue: "release-owner", leaseIds: [t.leaseId] }, agentId: "intruder" });
+    expect(res.body).toEqual({ released: [], stale: [t.leaseId] });
+    expect((await call("GET", `/v1/jobs/${t.jobId}`)).body.state).toBe("leased");
+  });
+
   it("release with unconfirmed ends the agent's parked long-poll", async () => {
     const started = Date.now();
     const parked = poll({ slots: 1, wait: 10, queue: "parked" }, "quitter");
