@@ -17,6 +17,8 @@ export interface AgentProc {
   lines: string[];
   /** Resolves with the first line (already seen or future) matching `re`. */
   waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** How many lines so far match `re`. */
+  count(re: RegExp): number;
   kill(signal?: NodeJS.Signals): void;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited. */
@@ -98,7 +100,8 @@ export async function startAgent(opts: {
   try {
     const ready = await waitForLine(/ ready agentId=(\S+)/, 15_000);
     const agentId = / ready agentId=(\S+)/.exec(ready)![1]!;
-    return { proc, pid: proc.pid!, agentId, lines, waitForLine, kill, exited, stop };
+    const count = (re: RegExp): number => lines.filter((l) => re.test(l)).length;
+    return { proc, pid: proc.pid!, agentId, lines, waitForLine, count, kill, exited, stop };
   } catch (err) {
     kill("SIGKILL");
     throw err;

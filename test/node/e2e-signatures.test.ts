@@ -34,7 +34,8 @@ async function agentBehind(queue: string, hooks: ProxyHooks): Promise<{ agent: A
     queue,
     args: ["--clock-skew-ms", "0"],
   });
-  cleanup.push(() => agent.stop(), () => proxy.close());
+  // Cleanup runs in reverse: the proxy closes after the agent has stopped (and released what it held).
+  cleanup.push(() => proxy.close(), () => agent.stop());
   return { agent, proxy };
 }
 

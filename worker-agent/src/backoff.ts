@@ -31,6 +31,8 @@ export interface RetryOptions {
   isRetryable: (err: unknown) => boolean;
   /** Called before each wait; `attempt` counts failures so far (1-based). */
   onRetry?: (err: unknown, attempt: number) => void;
+  /** The wait between tries; defaults to sleep(). A caller can supply one that something else cuts short. */
+  pause?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -44,8 +46,31 @@ export async function retry<T>(op: () => Promise<T>, opts: RetryOptions): Promis
     } catch (err) {
       if (opts.signal.aborted || !opts.isRetryable(err)) throw err;
       opts.onRetry?.(err, attempt + 1);
-      await sleep(backoffDelay(attempt), opts.signal);
+      await (opts.pause ?? sleep)(backoffDelay(attempt), opts.signal);
       if (opts.signal.aborted) throw err;
     }
+  }
+}
+
+/** Sleeps that `wake()` cuts short, for waits that news from elsewhere should end early. */
+export class Wakeable {
+  private readonly sleepers = new Set<AbortController>();
+
+  /** Like sleep(): resolves after `ms`, when `signal` aborts, or on wake(). */
+  sleep = (ms: number, signal?: AbortSignal): Promise<void> => {
+    if (signal?.aborted) return Promise.resolve();
+    const timer = new AbortController();
+    const onAbort = (): void => timer.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.sleepers.add(timer);
+    return sleep(ms, timer.signal).finally(() => {
+      signal?.removeEventListener("abort", onAbort);
+      this.sleepers.delete(timer);
+    });
+  };
+
+  /** Ends every sleep under way; later sleeps are not affected. */
+  wake(): void {
+    for (const timer of this.sleepers) timer.abort();
   }
 }

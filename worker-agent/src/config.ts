@@ -88,7 +88,8 @@ export function usage(): string {
     "",
     ...lines,
     "",
-    "The first SIGINT/SIGTERM stops polling and lets running tasks finish; a second one exits at once.",
+    "The first SIGINT/SIGTERM stops polling, lets running tasks finish within --shutdown-grace-ms and hands",
+    "the rest back to the queue (no attempt spent); a second one exits at once.",
     "Exit codes: 0 stopped, 2 bad configuration or refused token, 1 unexpected error, 130 second signal.",
   ].join("\n");
 }
@@ -129,12 +130,30 @@ function sanitizeName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100) || "agent";
 }
 
+/**
+ * Joins `--flag value` into `--flag=value` for flags that take a value, so a
+ * value starting with "-" (a base64url key or a token can) is not mistaken
+ * for an option, which parseArgs refuses as ambiguous.
+ */
+function joinValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    if (arg.startsWith("--") && Object.hasOwn(VALUE_FLAGS, arg.slice(2)) && next !== undefined) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 export async function loadConfig(argv: string[], env: Record<string, string | undefined>): Promise<LoadedConfig> {
   let values: Record<string, string | boolean | undefined>;
   try {
     const options = Object.fromEntries(Object.keys(VALUE_FLAGS).map((k) => [k, { type: "string" as const }]));
     ({ values } = parseArgs({
-      args: argv,
+      args: joinValues(argv),
       options: { ...options, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
       strict: true,
       allowPositionals: false,

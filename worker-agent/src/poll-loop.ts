@@ -3,28 +3,36 @@
 // sandbox pool, and results go back in batches. A task holds its slot from
 // the moment it arrives until the coordinator has acknowledged its result, so
 // the coordinator never sees this agent holding more than `concurrency` leases.
+// Accepted tasks are confirmed at once (see heartbeat.ts); stopping is in
+// shutdown.ts.
 
 import { fileURLToPath } from "node:url";
 import { LIMITS, type HeartbeatResponse, type RejectionCode, type ResultsResponse, type Task, type TaskResult } from "../../src/protocol/client.js";
 import { retry, sleep, type RetryOptions } from "./backoff.js";
+import { Changes } from "./changes.js";
 import { AGENT_VERSION, type AgentConfig } from "./config.js";
 import { AgentError, coerceError, errorCode } from "./errors.js";
 import { FunctionCache } from "./functions.js";
-import { heartbeatLoop } from "./heartbeat.js";
+import { Heartbeats } from "./heartbeat.js";
 import { HttpClient, isRetryable } from "./http.js";
 import type { Logger } from "./log.js";
 import { ResultsOutbox } from "./results-outbox.js";
 import { SandboxPool } from "./sandbox.js";
+import { shutdown } from "./shutdown.js";
 import { toTaskError } from "./sandbox-wire.js";
 import { Verifier } from "./verifier.js";
 
 /** An empty poll answered faster than this is followed by a pause, so `--wait 0` cannot spin. */
 const MIN_EMPTY_POLL_MS = 1_000;
+/** See heartbeat.ts: well inside the coordinator's delivery lease (10 s by default). */
+const CONFIRM_DELAY_MS = 200;
 
-interface Held {
+export interface Held {
   task: Task;
   running: boolean;
   abort: AbortController;
+  /** Aborted at shutdown and handed back to the queue: its outcome is not reported. */
+  releasing?: boolean;
 }
 
 export interface AgentOptions {
@@ -43,11 +51,12 @@ export class Agent {
   private verifier: Verifier | null = null;
   private readonly held = new Map<string, Held>();
   private readonly outbox: ResultsOutbox;
+  private readonly heartbeats: Heartbeats;
   /** Aborted by stop(): ends polling. */
   private readonly stopCtl = new AbortController();
   /** Aborted at the very end: ends heartbeats, function fetches and result retries. */
   private readonly endCtl = new AbortController();
-  private waiters: Array<() => void> = [];
+  private readonly changes = new Changes();
   private fatal: Error | null = null;
   private reachable = true;
 
@@ -70,6 +79,18 @@ export class Agent {
       onSent: (results, answer) => this.acknowledged(results, answer),
       onFatal: (err) => this.fail(err),
     });
+    this.heartbeats = new Heartbeats({
+      intervalMs: config.heartbeatMs,
+      confirmDelayMs: CONFIRM_DELAY_MS,
+      signal: endSignal,
+      running: () => [...this.held].filter(([, h]) => h.running).map(([id]) => id),
+      holds: (leaseId) => this.held.has(leaseId),
+      send: async (leaseIds) =>
+        (await this.http.request<HeartbeatResponse>("POST", "/v1/agent/heartbeat", { leaseIds }, { signal: endSignal, timeoutMs: 15_000 })).body,
+      onAbort: (leaseId) => this.cancel(leaseId),
+      onAnswer: () => this.reconnected(),
+      onError: (err) => (isRetryable(err) ? this.unreachable(err) : this.fail(err)),
+    });
     this.functions = new FunctionCache((fnHash) =>
       retry(
         async () => (await this.http.request("GET", `/v1/agent/functions/${fnHash}`, undefined, { signal: endSignal, timeoutMs: 60_000 })).body,
@@ -84,20 +105,22 @@ export class Agent {
     await this.pool.start();
     const { agentId, queue, concurrency, url } = this.config;
     this.log.info("ready", { agentId, queue, concurrency, url: new URL(url).origin, version: AGENT_VERSION });
-    const signal = this.endCtl.signal;
-    const heartbeats = heartbeatLoop({
-      intervalMs: this.config.heartbeatMs,
-      signal,
-      running: () => [...this.held].filter(([, h]) => h.running).map(([id]) => id),
-      send: async (leaseIds) =>
-        (await this.http.request<HeartbeatResponse>("POST", "/v1/agent/heartbeat", { leaseIds }, { signal, timeoutMs: 15_000 })).body,
-      onAbort: (leaseId) => this.cancel(leaseId),
-      onAnswer: () => this.reconnected(),
-      onError: (err) => (isRetryable(err) ? this.unreachable(err) : this.fail(err)),
-    });
+    const heartbeats = this.heartbeats.run();
     try {
       await this.pollLoop();
-      await this.drain();
+      await shutdown({
+        config: this.config,
+        log: this.log,
+        http: this.http,
+        signal: this.endCtl.signal,
+        held: this.held,
+        heartbeats: this.heartbeats,
+        outbox: this.outbox,
+        failed: () => this.fatal !== null,
+        until: this.changes.until,
+        reachable: () => this.reachable,
+        onRetry: (err) => this.unreachable(err),
+      });
     } finally {
       this.endCtl.abort();
       await Promise.all([heartbeats, this.outbox.settled()]);
@@ -107,11 +130,11 @@ export class Agent {
     if (this.fatal) throw this.fatal;
   }
 
-  /** Stops polling; run() then lets running tasks finish within the grace, flushes results and resolves. */
+  /** Stops polling; run() then hands back what it cannot finish within the grace, flushes results and resolves. */
   stop(): void {
     if (this.stopCtl.signal.aborted) return;
     this.stopCtl.abort();
-    this.notify();
+    this.changes.notify();
   }
 
   private fail(err: unknown): void {
@@ -136,33 +159,16 @@ export class Agent {
     if (this.reachable) return;
     this.reachable = true;
     this.log.info("reconnected");
+    this.outbox.nudge();
+    this.changes.notify();
   }
 
-  // --- waiting on slot changes ---
-
-  private notify(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  /** Waits until `done()` holds or `ms` pass; true if it holds. Woken by notify(). */
-  private async until(done: () => boolean, ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (!done()) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      const timer = new AbortController();
-      await Promise.race([new Promise<void>((wake) => this.waiters.push(wake)), sleep(left, timer.signal)]);
-      timer.abort();
-    }
-    return true;
-  }
-
-  private runningCount(): number {
-    let n = 0;
-    for (const held of this.held.values()) if (held.running) n++;
-    return n;
+  /**
+   * No new work while results wait: when the outbox is full, or while the
+   * coordinator is unreachable and results are pending (they go first).
+   */
+  private holdingBack(): boolean {
+    return this.outbox.full || (!this.reachable && this.outbox.size > 0);
   }
 
   // --- polling and accepting work ---
@@ -172,8 +178,9 @@ export class Agent {
     const { waitSeconds, queue, labels, concurrency } = this.config;
     while (!signal.aborted) {
       const slots = Math.min(concurrency - this.held.size, LIMITS.maxSlots);
-      if (slots <= 0) {
-        await this.until(() => signal.aborted || this.held.size < concurrency, 60_000);
+      if (slots <= 0 || this.holdingBack()) {
+        if (this.outbox.full) this.log.debug("outbox full; taking no new work", { results: this.outbox.size });
+        await this.changes.until(() => signal.aborted || (this.held.size < concurrency && !this.holdingBack()), 60_000);
         continue;
       }
       const body = { slots, wait: waitSeconds, queue, ...(labels.length ? { labels } : {}) };
@@ -213,6 +220,7 @@ export class Agent {
       for (const task of tasks) this.refuse(task, verdict.code);
       return;
     }
+    const accepted: Task[] = [];
     for (const task of verdict.payload.tasks) {
       const replayed = this.held.has(task.leaseId) ? "lease_replayed" : this.verifier!.checkLease(task.leaseId);
       if (replayed) {
@@ -220,9 +228,12 @@ export class Agent {
         this.refuse(task, replayed);
       } else {
         this.hold(task, true);
-        void this.execute(task);
+        accepted.push(task);
       }
     }
+    // Confirm receipt (independently of fetching the source and running): until then the coordinator holds only a short delivery lease.
+    if (accepted.length > 0) this.heartbeats.confirm(accepted.map((t) => t.leaseId));
+    for (const task of accepted) void this.execute(task);
   }
 
   private async execute(task: Task): Promise<void> {
@@ -250,6 +261,12 @@ export class Agent {
     }
     held.running = false;
     const ms = Math.round(performance.now() - started);
+    if (held.releasing) {
+      this.log.debug("task handed back", { jobId: task.jobId, ms });
+      this.held.delete(leaseId);
+      this.changes.notify();
+      return;
+    }
     this.log.info("task done", { jobId: task.jobId, ms, ok: result.ok, code: result.error?.code ?? result.rejected });
     this.report(result, bytes);
   }
@@ -258,14 +275,14 @@ export class Agent {
 
   private report(result: TaskResult, valueBytes: number): void {
     this.outbox.add(result, valueBytes);
-    this.notify();
+    this.changes.notify();
   }
 
   private acknowledged(results: TaskResult[], answer: ResultsResponse | null): void {
     this.reconnected();
     for (const r of results) this.held.delete(r.leaseId);
     this.log.debug("results sent", { count: results.length, accepted: answer?.accepted?.length, stale: answer?.stale?.length });
-    this.notify();
+    this.changes.notify();
   }
 
   private cancel(leaseId: string): void {
@@ -273,26 +290,5 @@ export class Agent {
     if (!held?.running || held.abort.signal.aborted) return;
     this.log.info("task cancelled", { jobId: held.task.jobId });
     held.abort.abort(new AgentError("cancelled", "the coordinator cancelled the task"));
-  }
-
-  /** After polling stops: running tasks get the grace, then are aborted; results are flushed. */
-  private async drain(): Promise<void> {
-    const graceMs = this.config.shutdownGraceMs;
-    const deadline = Date.now() + graceMs;
-    const running = this.runningCount();
-    if (running > 0 && !this.fatal) {
-      this.log.info("waiting for running tasks", { count: running, graceMs });
-      await this.until(() => this.runningCount() === 0 || this.fatal !== null, graceMs);
-    }
-    for (const held of this.held.values()) {
-      if (held.running) held.abort.abort(new AgentError("agent_shutdown", "the agent shut down before the task finished"));
-    }
-    await this.until(() => this.runningCount() === 0, 5_000);
-    if (this.fatal) return;
-    this.outbox.flush();
-    const flushMs = Math.max(5_000, deadline - Date.now());
-    if (!(await this.until(() => this.held.size === 0 || this.fatal !== null, flushMs))) {
-      this.log.warn("results not delivered", { count: this.outbox.size });
-    }
   }
 }

@@ -2,12 +2,20 @@
 // one result here; they go out in batches (as many as fit one request, sent as
 // soon as the previous batch is answered), are retried with backoff on
 // retryable failures, and are never dropped while the agent runs.
+//
+// While the coordinator is unreachable results pile up here. The outbox is
+// bounded by OUTBOX_LIMITS: once `full`, the agent takes no new work, so it
+// can overshoot only by the tasks already running (each result at most
+// LIMITS.maxResultBytes) — and it keeps those rather than waste finished work.
 
 import { LIMITS, type ResultsResponse, type TaskResult } from "../../src/protocol/client.js";
-import { retry, type RetryOptions } from "./backoff.js";
+import { retry, Wakeable, type RetryOptions } from "./backoff.js";
 
 /** Results per request are capped by size too, well under the coordinator's 16 MB body limit. */
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+
+/** Past either figure the agent stops taking work until results have been delivered. */
+export const OUTBOX_LIMITS = { maxResults: 10_000, maxBytes: 64 * 1024 * 1024 } as const;
 
 interface Pending {
   result: TaskResult;
@@ -23,18 +31,34 @@ export interface OutboxOptions {
   onSent: (results: TaskResult[], answer: ResultsResponse | null) => void;
   /** A non-retryable failure, such as a refused token. */
   onFatal: (err: unknown) => void;
+  limits?: { maxResults: number; maxBytes: number };
 }
 
 export class ResultsOutbox {
   private readonly pending: Pending[] = [];
   private flushing: Promise<void> | null = null;
   private failed = false;
+  private bytes = 0;
+  private readonly waits = new Wakeable();
+  private readonly limits: { maxResults: number; maxBytes: number };
 
-  constructor(private readonly opts: OutboxOptions) {}
+  constructor(private readonly opts: OutboxOptions) {
+    this.limits = opts.limits ?? OUTBOX_LIMITS;
+  }
 
   /** Results not yet acknowledged. */
   get size(): number {
     return this.pending.length;
+  }
+
+  /** True at or past the bound: take no new work until results have gone out. */
+  get full(): boolean {
+    return this.pending.length >= this.limits.maxResults || this.bytes >= this.limits.maxBytes;
+  }
+
+  /** Retries now instead of at the end of the current backoff wait (the coordinator answered something else). */
+  nudge(): void {
+    this.waits.wake();
   }
 
   /** Resolves when the flush under way (if any) ends. */
@@ -45,7 +69,9 @@ export class ResultsOutbox {
   /** Queues a result; `valueBytes` is the size of its value as JSON. */
   add(result: TaskResult, valueBytes = 0): void {
     const errorBytes = result.error ? result.error.message.length + (result.error.stack?.length ?? 0) : 0;
-    this.pending.push({ result, bytes: 512 + valueBytes + errorBytes });
+    const bytes = 512 + valueBytes + errorBytes;
+    this.pending.push({ result, bytes });
+    this.bytes += bytes;
     this.flush();
   }
 
@@ -79,7 +105,7 @@ export class ResultsOutbox {
         answer = await retry(() => {
           batch = this.nextBatch(); // re-taken on each try, so results that arrived meanwhile ride along
           return this.opts.send(batch.map((p) => p.result));
-        }, this.opts.retry);
+        }, { ...this.opts.retry, pause: this.waits.sleep });
       } catch (err) {
         if (!this.opts.retry.signal.aborted) {
           this.failed = true;
@@ -88,7 +114,7 @@ export class ResultsOutbox {
         return;
       }
       // Only this loop removes from `pending` and add() only appends, so the batch is still its head.
-      this.pending.splice(0, batch.length);
+      for (const sent of this.pending.splice(0, batch.length)) this.bytes -= sent.bytes;
       this.opts.onSent(batch.map((p) => p.result), answer);
     }
   }
