@@ -1,22 +1,26 @@
-// Routes for agents (AGENT_TOKEN + X-Agent-Id): poll, function source,
-// heartbeat, results. Heartbeats and results name leases, and lease ids name
-// their queue, so one request may touch several queue objects.
+// Routes for agents. Enrollment takes the shared AGENT_TOKEN; everything else
+// takes the agent's own credential plus X-Agent-Id. Heartbeats and results
+// name leases, and lease ids name their queue, so one request may touch
+// several queue objects.
 
 import { Hono } from "hono";
 import {
   DEFAULT_QUEUE,
+  EnrollBody,
   FN_HASH_RE,
   HeartbeatBody,
   PollBody,
   queueOfLeaseId,
   ReleaseBody,
   ResultsBody,
+  type EnrollResponse,
   type HeartbeatResponse,
   type ResultsResponse,
 } from "../protocol/index.js";
 import type { Env } from "../env.js";
+import { agentRegistry } from "../queue/agent-registry.js";
 import { functionRegistry } from "../queue/function-registry.js";
-import { requireRole } from "./auth.js";
+import { requireAgent, requireRole } from "./auth.js";
 import { ApiError } from "./errors.js";
 import { queueStub } from "./stubs.js";
 import { jsonBody } from "./validate.js";
@@ -24,15 +28,14 @@ import { jsonBody } from "./validate.js";
 type AgentEnv = { Bindings: Env; Variables: { agentId: string } };
 
 export const agentRoutes = new Hono<AgentEnv>();
-agentRoutes.use(requireRole("agent"));
-agentRoutes.use(async function agentIdMiddleware(c, next) {
-  const agentId = c.req.header("x-agent-id");
-  if (!agentId || !/^[A-Za-z0-9._:-]{1,128}$/.test(agentId)) {
-    throw new ApiError(400, "missing_agent_id", "send X-Agent-Id: <id> (1-128 of A-Z a-z 0-9 . _ : -)");
-  }
-  c.set("agentId", agentId);
-  await next();
+
+agentRoutes.post("/enroll", requireRole("agent"), async (c) => {
+  const body = await jsonBody(c, EnrollBody);
+  const enrolled: EnrollResponse = await agentRegistry(c.env).enroll(body.name ?? "agent", body.labels ?? []);
+  return c.json(enrolled, 201);
 });
+
+agentRoutes.use(requireAgent());
 
 /** Splits items by the queue their lease id names; unroutable lease ids are returned apart. */
 function byQueue<T>(items: T[], leaseOf: (item: T) => string): { groups: Map<string, T[]>; unroutable: string[] } {
@@ -46,11 +49,24 @@ function byQueue<T>(items: T[], leaseOf: (item: T) => string): { groups: Map<str
   return { groups, unroutable };
 }
 
+// Queues each agent was seen polling, per isolate, so the registry hears of each pair once.
+const notedQueues = new Set<string>();
+
 agentRoutes.post("/poll", async (c) => {
   const body = await jsonBody(c, PollBody);
   const queue = body.queue ?? DEFAULT_QUEUE;
-  const envelope = await queueStub(c.env, queue).poll(queue, c.get("agentId"), body.slots, body.wait * 1000, body.session);
-  return envelope ? c.json(envelope) : c.body(null, 204);
+  const agentId = c.get("agentId");
+  if (!notedQueues.has(`${agentId}\n${queue}`)) {
+    await agentRegistry(c.env).noteQueue(agentId, queue);
+    if (notedQueues.size > 100_000) notedQueues.clear();
+    notedQueues.add(`${agentId}\n${queue}`);
+  }
+  const answer = await queueStub(c.env, queue).poll(queue, agentId, body.slots, body.wait * 1000, body.session);
+  if (answer.kind === "rate_limited") {
+    c.header("retry-after", String(Math.max(1, Math.ceil(answer.retryAfterMs / 1000))));
+    throw new ApiError(429, "rate_limited", "this agent polls too often; wait for Retry-After");
+  }
+  return answer.kind === "tasks" ? c.json(answer.envelope) : c.body(null, 204);
 });
 
 agentRoutes.get("/functions/:fnHash", async (c) => {

@@ -3,8 +3,9 @@
 // byte without early exit, so neither content nor length leaks through timing.
 
 import type { MiddlewareHandler } from "hono";
-import { utf8 } from "../protocol/index.js";
+import { toHex, utf8 } from "../protocol/index.js";
 import type { Env } from "../env.js";
+import { agentRegistry, CREDENTIAL_PREFIX } from "../queue/agent-registry.js";
 import { ApiError } from "./errors.js";
 
 export type Role = "submit" | "agent";
@@ -37,18 +38,56 @@ export async function roleOf(token: string, env: Env): Promise<Role | null> {
   return null;
 }
 
+/** A live agent credential holds the agent role (a revoked one holds none). */
+async function agentCredentialRole(token: string, env: Env): Promise<Role | null> {
+  if (!token.startsWith(CREDENTIAL_PREFIX)) return null;
+  const agent = await agentRegistry(env).authenticate(toHex(await digest(token)));
+  return agent && !agent.revoked ? "agent" : null;
+}
+
+function bearer(header: string | undefined): string {
+  const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header ?? "");
+  if (!match) throw new ApiError(401, "unauthorized", "send Authorization: Bearer <token>");
+  return match[1]!;
+}
+
 export function requireRole(role: Role): MiddlewareHandler<{ Bindings: Env }> {
   return async function requireRoleMiddleware(c, next) {
     const secret = role === "submit" ? c.env.SUBMIT_TOKEN : c.env.AGENT_TOKEN;
     if (tokensOf(secret).length === 0) {
       throw new ApiError(503, "not_configured", `the coordinator has no ${role === "submit" ? "SUBMIT_TOKEN" : "AGENT_TOKEN"} set`);
     }
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header);
-    if (!match) throw new ApiError(401, "unauthorized", "send Authorization: Bearer <token>");
-    const held = await roleOf(match[1]!, c.env);
+    const token = bearer(c.req.header("authorization"));
+    const held = (await roleOf(token, c.env)) ?? (await agentCredentialRole(token, c.env));
     if (held === null) throw new ApiError(401, "unauthorized", "the token is not valid");
     if (held !== role) throw new ApiError(403, "forbidden", `this route needs the ${role} token`);
+    // The shared agent token only enrolls; an agent's own credential cannot mint more identities.
+    if (role === "agent" && token.startsWith(CREDENTIAL_PREFIX)) throw new ApiError(403, "forbidden", "enroll with the shared agent token");
+    await next();
+  };
+}
+
+/**
+ * Agent routes past enrollment: the agent's own credential, and X-Agent-Id
+ * naming the agent it was issued to. The shared agent token only enrolls.
+ */
+export function requireAgent(): MiddlewareHandler<{ Bindings: Env; Variables: { agentId: string } }> {
+  return async function requireAgentMiddleware(c, next) {
+    const token = bearer(c.req.header("authorization"));
+    if (!token.startsWith(CREDENTIAL_PREFIX)) {
+      const held = await roleOf(token, c.env);
+      if (held === "agent") throw new ApiError(401, "enroll_required", "enroll with POST /v1/agent/enroll and use the credential it returns");
+      if (held === "submit") throw new ApiError(403, "forbidden", "this route needs an agent credential");
+      throw new ApiError(401, "unauthorized", "the token is not valid");
+    }
+    const hash = toHex(await digest(token));
+    const agent = await agentRegistry(c.env).authenticate(hash);
+    if (!agent) throw new ApiError(401, "unauthorized", "the credential is not valid");
+    if (agent.revoked) throw new ApiError(401, "revoked", "this agent was revoked");
+    if (c.req.header("x-agent-id") !== agent.agentId) {
+      throw new ApiError(401, "unauthorized", "X-Agent-Id does not match the credential");
+    }
+    c.set("agentId", agent.agentId);
     await next();
   };
 }

@@ -14,6 +14,7 @@ import {
   verifyJob,
 } from "../protocol/index.js";
 import type { Env } from "../env.js";
+import { agentRegistry } from "../queue/agent-registry.js";
 import { functionRegistry } from "../queue/function-registry.js";
 import { requireRole } from "./auth.js";
 import { ApiError, unwrap } from "./errors.js";
@@ -133,4 +134,17 @@ submitRoutes.post("/batches/:id/retry", async (c) => {
 submitRoutes.delete("/batches/:id", async (c) => {
   const { queue } = batchRef(c.req.param("id"));
   return c.json(unwrap(await queueStub(c.env, queue).cancel({ batchId: c.req.param("id") })));
+});
+
+/** Enrolled agents, newest first. */
+submitRoutes.get("/agents", async (c) => c.json({ agents: await agentRegistry(c.env).list() }));
+
+/** Revokes an agent: its calls get 401 from now on and its leases go back to their queues. */
+submitRoutes.delete("/agents/:id", async (c) => {
+  const agentId = c.req.param("id");
+  const queues = await agentRegistry(c.env).revoke(agentId);
+  if (!queues) throw new ApiError(404, "not_found", `no agent ${agentId}`);
+  let released = 0;
+  for (const queue of queues) released += await queueStub(c.env, queue).evictAgent(agentId);
+  return c.json({ revoked: agentId, released });
 });

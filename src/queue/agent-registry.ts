@@ -5,6 +5,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { randomId, sha256Hex, type AgentView } from "../protocol/index.js";
+// Credentials are stored as sha256 hex; the Worker hashes what it is shown the same way.
 import type { Env } from "../env.js";
 import { migrate } from "./schema.js";
 
@@ -61,8 +62,8 @@ export class AgentRegistry extends DurableObject<Env> {
     return { agentId, credential };
   }
 
-  /** The agent a credential belongs to, if it is enrolled and not revoked; notes the queue it is using. */
-  authenticate(credentialHash: string, queue?: string): { agentId: string } | null {
+  /** Who a credential belongs to: an enrolled agent (possibly revoked), or null. */
+  authenticate(credentialHash: string): { agentId: string; revoked: boolean } | null {
     let entry = this.cache.get(credentialHash);
     if (!entry) {
       const row = this.sql
@@ -75,15 +76,23 @@ export class AgentRegistry extends DurableObject<Env> {
       entry = { agentId: row.agent_id, revoked: row.revoked_at !== null, seenWritten: 0, queues: new Set(JSON.parse(row.queues) as string[]) };
       this.cache.set(credentialHash, entry);
     }
-    if (entry.revoked) return null;
     const now = Date.now();
-    const newQueue = queue !== undefined && !entry.queues.has(queue);
-    if (newQueue) entry.queues.add(queue!);
-    if (newQueue || now - entry.seenWritten > SEEN_WRITE_MS) {
+    if (!entry.revoked && now - entry.seenWritten > SEEN_WRITE_MS) {
       entry.seenWritten = now;
-      this.sql.exec("UPDATE agents SET last_seen_at = ?, queues = ? WHERE agent_id = ?", now, JSON.stringify([...entry.queues]), entry.agentId);
+      this.sql.exec("UPDATE agents SET last_seen_at = ? WHERE agent_id = ?", now, entry.agentId);
     }
-    return { agentId: entry.agentId };
+    return { agentId: entry.agentId, revoked: entry.revoked };
+  }
+
+  /** Remembers a queue an agent polls, so revoking it knows where its leases are. */
+  noteQueue(agentId: string, queue: string): void {
+    const row = this.sql.exec<{ queues: string }>("SELECT queues FROM agents WHERE agent_id = ?", agentId).toArray()[0];
+    if (!row) return;
+    const queues = new Set(JSON.parse(row.queues) as string[]);
+    if (queues.has(queue)) return;
+    queues.add(queue);
+    this.sql.exec("UPDATE agents SET queues = ? WHERE agent_id = ?", JSON.stringify([...queues]), agentId);
+    for (const entry of this.cache.values()) if (entry.agentId === agentId) entry.queues.add(queue);
   }
 
   list(): AgentView[] {

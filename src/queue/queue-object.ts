@@ -28,10 +28,14 @@ import { cancel, requeueFailed, type Scope } from "./settle.js";
 import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
 import { claim, expireLeases, heartbeat, nextWakeAt, recordResult, release } from "./transitions.js";
 import { batchProgress, batchView, jobsPage, jobView, resultsAfter } from "./views.js";
+import { prune, take, type Bucket } from "./rate-limit.js";
 import { Waiters } from "./waiters.js";
 
 const DEFAULT_ENVELOPE_TTL_MS = 60_000;
 const DEFAULT_DELIVERY_LEASE_MS = 10_000;
+const DEFAULT_POLL_RATE = 100;
+
+export type PollAnswer = { kind: "tasks"; envelope: Envelope } | { kind: "empty" } | { kind: "rate_limited"; retryAfterMs: number };
 
 const numberVar = (value: string | undefined, fallback: number): number => {
   const n = Number(value);
@@ -43,6 +47,8 @@ export class QueueObject extends DurableObject<Env> {
   private readonly waiters = new Waiters();
   private readonly envelopeTtlMs: number;
   private readonly deliveryMs: number;
+  private readonly pollRate: number;
+  private readonly pollBuckets = new Map<string, Bucket>();
   private signingKeys?: Promise<SigningKey[]>;
   private alarmAt: number | null | undefined;
 
@@ -51,6 +57,7 @@ export class QueueObject extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.envelopeTtlMs = numberVar(env.ENVELOPE_TTL_MS, DEFAULT_ENVELOPE_TTL_MS);
     this.deliveryMs = numberVar(env.DELIVERY_LEASE_MS, DEFAULT_DELIVERY_LEASE_MS);
+    this.pollRate = numberVar(env.AGENT_POLL_RATE, DEFAULT_POLL_RATE);
     migrate(this.sql, QUEUE_SCHEMA, QUEUE_COLUMNS);
   }
 
@@ -67,16 +74,20 @@ export class QueueObject extends DurableObject<Env> {
     return success(response);
   }
 
-  /** Long-poll for work: returns a signed envelope with up to `slots` tasks, or null after `waitMs`. */
-  async poll(queue: string, agentId: string, slots: number, waitMs: number, session?: string): Promise<Envelope | null> {
+  /** Long-poll for work: a signed envelope with up to `slots` tasks, or empty after `waitMs`. */
+  async poll(queue: string, agentId: string, slots: number, waitMs: number, session?: string): Promise<PollAnswer> {
+    const now = Date.now();
+    if (this.pollBuckets.size > 10_000) prune(this.pollBuckets, now, this.pollRate, this.pollRate * 2);
+    const allowed = take(this.pollBuckets, agentId, now, this.pollRate, this.pollRate * 2);
+    if (!allowed.ok) return { kind: "rate_limited", retryAfterMs: allowed.retryAfterMs };
     let tasks = this.claimNow(queue, agentId, slots);
     if (tasks.length === 0 && waitMs > 0) {
       tasks = await this.waiters.waitForWork(queue, agentId, slots, waitMs);
     }
-    if (tasks.length === 0) return null;
-    const now = Date.now();
-    const payload = { v: 1 as const, agentId, ...(session ? { session } : {}), issuedAt: now, expiresAt: now + this.envelopeTtlMs, tasks };
-    return signEnvelope(payload, await this.key());
+    if (tasks.length === 0) return { kind: "empty" };
+    const issuedAt = Date.now();
+    const payload = { v: 1 as const, agentId, ...(session ? { session } : {}), issuedAt, expiresAt: issuedAt + this.envelopeTtlMs, tasks };
+    return { kind: "tasks", envelope: await signEnvelope(payload, await this.key()) };
   }
 
   async reportResults(results: TaskResult[]): Promise<ResultsResponse> {
@@ -110,6 +121,21 @@ export class QueueObject extends DurableObject<Env> {
     const answer = this.ctx.storage.transactionSync(() => release(this.sql, agentId, leaseIds, unconfirmed, Date.now()));
     this.afterChange();
     return answer;
+  }
+
+  /** A revoked agent: everything it holds goes back (without spending attempts) and its parked polls end. */
+  async evictAgent(agentId: string): Promise<number> {
+    this.waiters.dropAgent(agentId);
+    const now = Date.now();
+    const released = this.ctx.storage.transactionSync(() => {
+      const leases = this.sql
+        .exec<{ lease_id: string }>("SELECT lease_id FROM jobs WHERE state = 'leased' AND lease_agent = ?", agentId)
+        .toArray()
+        .map((r) => r.lease_id);
+      return release(this.sql, agentId, leases, false, now).released.length;
+    });
+    this.afterChange();
+    return released;
   }
 
   async job(queue: string, jobId: string): Promise<JobView | null> {

@@ -5,6 +5,7 @@ declare global {
   namespace Cloudflare {
     interface Env extends CoordinatorEnv {
       TEST_PUBLIC_X: string;
+      TEST_NEXT_PUBLIC_X: string;
     }
   }
 }

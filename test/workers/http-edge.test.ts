@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SELF } from "cloudflare:test";
-import { AGENT, call, SUBMIT } from "./helpers.js";
+import { AGENT, call, identity, poll, submit, SUBMIT } from "./helpers.js";
 
 const job = "default.AAAAAAAAAAAAAAAA.0";
 const batch = "default.AAAAAAAAAAAAAAAA";
@@ -17,14 +17,60 @@ const submitRoutes: Array<[string, string, unknown?]> = [
   ["GET", `/v1/batches/${batch}/jobs`],
   ["POST", `/v1/batches/${batch}/retry`],
   ["POST", `/v1/jobs/${job}/retry`],
+  ["GET", "/v1/agents"],
+  ["DELETE", "/v1/agents/nobody-000000"],
 ];
 const agentRoutes: Array<[string, string, unknown?]> = [
+  ["POST", "/v1/agent/enroll", { name: "matrix" }],
   ["POST", "/v1/agent/poll", { slots: 1, wait: 0 }],
   ["GET", `/v1/agent/functions/${"0".repeat(64)}`],
   ["POST", "/v1/agent/heartbeat", { leaseIds: [lease] }],
   ["POST", "/v1/agent/results", { results: [{ leaseId: lease, ok: true, value: 1 }] }],
   ["POST", "/v1/agent/release", { leaseIds: [lease] }],
 ];
+
+type TokenKind = "none" | "malformed" | "wrong" | "submit" | "shared agent" | "agent credential" | "revoked agent";
+const KINDS: TokenKind[] = ["none", "malformed", "wrong", "submit", "shared agent", "agent credential", "revoked agent"];
+
+let revoked: { agentId: string; credential: string } | undefined;
+async function revokedIdentity() {
+  if (!revoked) {
+    revoked = await identity("to-revoke");
+    const res = await call("DELETE", `/v1/agents/${revoked.agentId}`);
+    expect(res.status).toBe(200);
+  }
+  return revoked;
+}
+
+async function headersFor(kind: TokenKind): Promise<Record<string, string>> {
+  const me = await identity("agent-a");
+  switch (kind) {
+    case "none": return {};
+    case "malformed": return { authorization: `Basic ${SUBMIT}` };
+    case "wrong": return { authorization: "Bearer not-a-token" };
+    case "submit": return { authorization: `Bearer ${SUBMIT}` };
+    case "shared agent": return { authorization: `Bearer ${AGENT}`, "x-agent-id": me.agentId };
+    case "agent credential": return { authorization: `Bearer ${me.credential}`, "x-agent-id": me.agentId };
+    case "revoked agent": {
+      const r = await revokedIdentity();
+      return { authorization: `Bearer ${r.credential}`, "x-agent-id": r.agentId };
+    }
+  }
+}
+
+/** What each kind of caller gets: a status, or "ok" for anything that is not 401/403/5xx. */
+function expected(path: string, kind: TokenKind): number | "ok" {
+  const enroll = path === "/v1/agent/enroll";
+  const agentRoute = path.startsWith("/v1/agent/") && !enroll;
+  if (kind === "none" || kind === "malformed" || kind === "wrong") return 401;
+  if (enroll) return kind === "shared agent" ? "ok" : kind === "submit" || kind === "agent credential" ? 403 : 401;
+  if (agentRoute) {
+    if (kind === "agent credential") return "ok";
+    return kind === "submit" ? 403 : 401; // shared token: enroll_required; revoked: revoked
+  }
+  if (kind === "submit") return "ok";
+  return kind === "shared agent" || kind === "agent credential" ? 403 : 401; // a revoked credential is no token at all here
+}
 
 describe("auth", () => {
   it("GET / and GET /v1/keys need no token", async () => {
@@ -33,28 +79,63 @@ describe("auth", () => {
   });
 
   for (const [method, path, body] of [...submitRoutes, ...agentRoutes]) {
-    const own = path.startsWith("/v1/agent") ? AGENT : SUBMIT;
-    const other = own === AGENT ? SUBMIT : AGENT;
-    it(`${method} ${path}: 401 without a token or with a wrong one, 403 with the other role's, not 401/403 with its own`, async () => {
-      const none = await call(method, path, { token: null, body });
-      expect(none.status).toBe(401);
-      expect(none.body.error.code).toBe("unauthorized");
-      const wrong = await call(method, path, { token: "not-a-token", body });
-      expect(wrong.status).toBe(401);
-      const malformed = await SELF.fetch(`http://dist.test${path}`, { method, headers: { authorization: `Basic ${own}` } });
-      expect(malformed.status).toBe(401);
-      const role = await call(method, path, { token: other, body });
-      expect(role.status).toBe(403);
-      expect(role.body.error.code).toBe("forbidden");
-      const ok = await call(method, path, { token: own, body });
-      expect([401, 403]).not.toContain(ok.status);
-      expect(ok.status).toBeLessThan(500);
+    it(`${method} ${path}: every kind of caller gets the expected status`, async () => {
+      for (const kind of KINDS) {
+        const headers = await headersFor(kind);
+        const res = await call(method, path, { token: null, body, headers });
+        const want = expected(path, kind);
+        if (want === "ok") {
+          expect([401, 403], `${kind}`).not.toContain(res.status);
+          expect(res.status, `${kind}`).toBeLessThan(500);
+        } else {
+          expect(res.status, `${kind}`).toBe(want);
+          expect(res.body.error.code, `${kind}`).toBeTypeOf("string");
+        }
+        if (kind === "shared agent" && want === 401) expect(res.body.error.code).toBe("enroll_required");
+        if (kind === "revoked agent" && path.startsWith("/v1/agent/") && path !== "/v1/agent/enroll") expect(res.body.error.code).toBe("revoked");
+      }
     });
   }
 
   it("accepts every token of a comma-separated (rotated) list", async () => {
     const res = await call("GET", `/v1/jobs/${job}`, { token: "test-submit-token-2" });
     expect(res.status).toBe(404);
+  });
+
+  it("an agent credential with another agent's X-Agent-Id is refused", async () => {
+    const me = await identity("agent-a");
+    const other = await identity("agent-b");
+    const res = await call("POST", "/v1/agent/poll", { token: null, body: { slots: 1, wait: 0 }, headers: { authorization: `Bearer ${me.credential}`, "x-agent-id": other.agentId } });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe("agent identity", () => {
+  it("enrolling gives each agent its own id and credential; admins list and revoke them", async () => {
+    const a = await call("POST", "/v1/agent/enroll", { body: { name: "vol", labels: ["gpu"] } });
+    expect(a.status).toBe(201);
+    expect(a.body.agentId).toMatch(/^vol-/);
+    expect(a.body.credential).toMatch(/^agc_/);
+    const list = await call("GET", "/v1/agents");
+    expect(list.body.agents.find((x: any) => x.agentId === a.body.agentId)).toMatchObject({ name: "vol", labels: ["gpu"], revokedAt: null });
+    expect(JSON.stringify(list.body)).not.toContain(a.body.credential);
+    expect((await call("DELETE", "/v1/agents/nobody-000000")).status).toBe(404);
+  });
+
+  it("a revoked agent's calls get 401 and its leases go back to the queue at once", async () => {
+    const sub = await submit({ fn: "(x) => x", inputs: [1, 2], queue: "revoke" });
+    const got = await poll({ slots: 2, wait: 0, queue: "revoke" }, "bad-actor");
+    expect(got.status).toBe(200);
+    const who = await identity("bad-actor");
+    const res = await call("DELETE", `/v1/agents/${who.agentId}`);
+    expect(res.body).toEqual({ revoked: who.agentId, released: 2 });
+    expect((await poll({ slots: 1, wait: 0, queue: "revoke" }, "bad-actor")).body.error.code).toBe("revoked");
+    const batch = await call("GET", `/v1/batches/${sub.body.batchId}`);
+    expect(batch.body.counts).toMatchObject({ queued: 2, leased: 0 });
+    const again = await poll({ slots: 2, wait: 0, queue: "revoke" }, "good-actor");
+    expect(JSON.parse(again.body.payload).tasks).toHaveLength(2);
+    const list = await call("GET", "/v1/agents");
+    expect(list.body.agents.find((x: any) => x.agentId === who.agentId).revokedAt).toBeTypeOf("number");
   });
 });
 
@@ -94,6 +175,10 @@ describe("bad input gets a 4xx JSON error with a stable code", () => {
     ["POST", "/v1/agent/results", { body: { results: [{ leaseId: lease }] } }, 400, "invalid_request"],
     ["POST", "/v1/agent/results", { body: { results: [] } }, 400, "invalid_request"],
     ["POST", "/v1/agent/results", { body: { results: [{ leaseId: lease, ok: false, rejected: "because" }] } }, 400, "invalid_request"],
+    ["POST", "/v1/agent/enroll", { body: { name: "has spaces" } }, 400, "invalid_request"],
+    ["POST", "/v1/agent/poll", { body: { slots: 1, session: "short" } }, 400, "invalid_request"],
+    ["POST", "/v1/jobs", { body: { fn: "(x)=>x", input: 1, signer: "A".repeat(43) } }, 400, "invalid_request"],
+    ["POST", "/v1/jobs", { body: { fn: "(x)=>x", inputs: [1, 2], signer: "A".repeat(43), signatures: ["A".repeat(86)] } }, 400, "invalid_request"],
     ["POST", "/v1/agent/heartbeat", { body: { leaseIds: "x" } }, 400, "invalid_request"],
     ["GET", "/v1/agent/functions/zzz", {}, 404, "not_found"],
     ["GET", `/v1/batches/${batch}/jobs?state=weird`, {}, 400, "invalid_request"],
@@ -114,13 +199,24 @@ describe("bad input gets a 4xx JSON error with a stable code", () => {
   }
 
   it("an agent request without X-Agent-Id is refused", async () => {
+    const me = await identity("agent-a");
     const res = await SELF.fetch("http://dist.test/v1/agent/poll", {
       method: "POST",
-      headers: { authorization: `Bearer ${AGENT}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${me.credential}`, "content-type": "application/json" },
       body: JSON.stringify({ slots: 1, wait: 0 }),
     });
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as any).error.code).toBe("missing_agent_id");
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as any).error.code).toBe("unauthorized");
+  });
+
+  it("an agent that polls too often is told to wait with 429 and Retry-After", async () => {
+    let limited: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 40 && !limited; i++) {
+      const res = await poll({ slots: 1, wait: 0, queue: "rate" }, "hammer");
+      if (res.status === 429) limited = res;
+    }
+    expect(limited?.body.error.code).toBe("rate_limited");
+    expect(Number(limited?.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
   });
 
   it("results for unknown or malformed lease ids are stale, not errors", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:test";
 import { importVerifyKeys, parsePublicKeys, sha256Hex, verifyEnvelope } from "../../src/protocol/index.js";
-import { call, poll, report, submit, tasksOf } from "./helpers.js";
+import { call, idOf, poll, report, submit, tasksOf } from "./helpers.js";
 
 const upper = "(s) => s.toUpperCase()";
 
@@ -23,7 +23,7 @@ describe("submitting and running a batch", () => {
     const res = await poll({ slots: 4, wait: 0, queue: "signing" }, "agent-sig");
     expect(res.status).toBe(200);
     const keys = await importVerifyKeys(await parsePublicKeys(env.TEST_PUBLIC_X));
-    const verdict = await verifyEnvelope(res.body, keys, { agentId: "agent-sig", now: Date.now() });
+    const verdict = await verifyEnvelope(res.body, keys, { agentId: await idOf("agent-sig"), now: Date.now() });
     expect(verdict.ok).toBe(true);
     const tasks = tasksOf(res.body);
     expect(tasks).toHaveLength(1);
@@ -48,11 +48,11 @@ describe("submitting and running a batch", () => {
     expect(page.body.results.map((r: any) => r.index)).toEqual([2, 1, 0]);
     expect(page.body).toMatchObject({ next: 3, done: true });
     const job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
-    expect(job.body).toMatchObject({ state: "done", ok: true, value: "GOOD", attempts: 1, agentId: "agent-a", queue: "order" });
+    expect(job.body).toMatchObject({ state: "done", ok: true, value: "GOOD", attempts: 1, agentId: expect.stringMatching(/^agent-a-/), queue: "order" });
     expect(job.body.startedAt).toBeTypeOf("number");
     expect(job.body.finishedAt).toBeGreaterThanOrEqual(job.body.startedAt);
     expect(job.body.history).toEqual([
-      expect.objectContaining({ attempt: 1, agentId: "agent-a", outcome: "ok", agentHeld: 1 }),
+      expect.objectContaining({ attempt: 1, agentId: expect.stringMatching(/^agent-a-/), outcome: "ok", agentHeld: 1 }),
     ]);
     // The third task granted in the same answer was the agent's third lease.
     const third = await call("GET", `/v1/jobs/${sub.body.jobIds[2]}`);
