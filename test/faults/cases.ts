@@ -189,7 +189,7 @@ export async function vanishedPoller(o: { deliveryLeaseMs?: number; timeoutMs: n
     const vars = o.deliveryLeaseMs ? { DELIVERY_LEASE_MS: String(o.deliveryLeaseMs) } : undefined;
     const { coord, api } = await coordinator(scope, vars);
     const queue = "ghost";
-    await ghostPoll(coord.url, coord.agentToken, "ghost-1", queue);
+    const ghostId = await ghostPoll(coord.url, coord.agentToken, "ghost", queue);
     const agents = await fleet(scope, coord, { size: 1, concurrency: 1, queue, name: "rescuer" });
     await sleep(500); // the real agent's poll is now parked behind the ghost's
     const t0 = Date.now();
@@ -204,7 +204,7 @@ export async function vanishedPoller(o: { deliveryLeaseMs?: number; timeoutMs: n
       "done by": last?.agentId ?? "-",
       "delivery lease": formatMs(o.deliveryLeaseMs ?? 10_000),
     }, () => square(12));
-    return { ...result, rescueMs, ghostHadIt: first?.agentId === "ghost-1", doneBy: last?.agentId ?? null, agentId: agents.agents[0]!.agentId };
+    return { ...result, rescueMs, ghostHadIt: first?.agentId === ghostId, doneBy: last?.agentId ?? null, agentId: agents.agents[0]!.agentId };
   } finally {
     await scope.close();
   }

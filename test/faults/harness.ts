@@ -232,8 +232,16 @@ export async function waitForJob(api: Api, jobId: string, pred: (job: any) => bo
  * had time to park in the queue object: the coordinator is not told (the
  * platform does not report it), so it will hand the next task to this ghost.
  */
-export async function ghostPoll(url: string, agentToken: string, agentId: string, queue: string): Promise<void> {
+export async function ghostPoll(url: string, agentToken: string, name: string, queue: string): Promise<string> {
   const target = new URL(url);
+  // A ghost is a real enrolled agent that walks away from its poll.
+  const enrolled = await fetch(`${url}/v1/agent/enroll`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${agentToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  if (enrolled.status !== 201) throw new Error(`ghost enroll: ${enrolled.status}`);
+  const { agentId, credential } = (await enrolled.json()) as { agentId: string; credential: string };
   const body = JSON.stringify({ slots: 1, wait: 25, queue });
   const req = request({
     host: target.hostname,
@@ -241,7 +249,7 @@ export async function ghostPoll(url: string, agentToken: string, agentId: string
     method: "POST",
     path: "/v1/agent/poll",
     headers: {
-      authorization: `Bearer ${agentToken}`,
+      authorization: `Bearer ${credential}`,
       "x-agent-id": agentId,
       "content-type": "application/json",
       "content-length": Buffer.byteLength(body),
@@ -251,4 +259,5 @@ export async function ghostPoll(url: string, agentToken: string, agentId: string
   req.end(body);
   await sleep(300);
   req.destroy();
+  return agentId;
 }
