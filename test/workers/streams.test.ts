@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { SELF } from "cloudflare:test";
+import { poll, report, submit, SUBMIT, tasksOf } from "./helpers.js";
+
+const fn = "(x) => x + 1";
+
+async function runAll(queue: string, order: "forward" | "backward" = "forward") {
+  const tasks = tasksOf((await poll({ slots: 10, wait: 0, queue })).body);
+  for (const t of order === "forward" ? tasks : [...tasks].reverse()) {
+    await report([{ leaseId: t.leaseId, ok: true, value: (t.input as number) + 1 }]);
+  }
+}
+
+function open(path: string, headers: Record<string, string> = {}) {
+  return SELF.fetch(`http://dist.test${path}`, { headers: { authorization: `Bearer ${SUBMIT}`, ...headers } });
+}
+
+function sseEvents(text: string): Array<{ id?: string; event?: string; data?: string }> {
+  return text
+    .split("\n\n")
+    .filter((block) => block.trim() && !block.startsWith(":"))
+    .map((block) => Object.fromEntries(block.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trim()])));
+}
+
+describe("result streams", () => {
+  it("SSE gives one event per finished job in completion order, then done", async () => {
+    const sub = await submit({ fn, inputs: [10, 20, 30], queue: "sse" });
+    await runAll("sse", "backward");
+    const res = await open(`/v1/batches/${sub.body.batchId}/events`);
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const events = sseEvents(await res.text());
+    expect(events.map((e) => e.event)).toEqual(["result", "result", "result", "done"]);
+    expect(events.slice(0, 3).map((e) => e.id)).toEqual(["1", "2", "3"]);
+    expect(events.slice(0, 3).map((e) => JSON.parse(e.data!).value)).toEqual([31, 21, 11]);
+  });
+
+  it("resumes after Last-Event-ID", async () => {
+    const sub = await submit({ fn, inputs: [1, 2, 3], queue: "sse-resume" });
+    await runAll("sse-resume");
+    const events = sseEvents(await (await open(`/v1/batches/${sub.body.batchId}/events`, { "last-event-id": "2" })).text());
+    expect(events.filter((e) => e.event === "result").map((e) => e.id)).toEqual(["3"]);
+  });
+
+  it("delivers events live, as jobs finish", async () => {
+    const sub = await submit({ fn, inputs: [1, 2], queue: "sse-live" });
+    const res = await open(`/v1/batches/${sub.body.batchId}/events?format=ndjson`);
+    expect(res.headers.get("content-type")).toContain("application/x-ndjson");
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    const tasks = tasksOf((await poll({ slots: 2, wait: 0, queue: "sse-live" })).body);
+    await report([{ leaseId: tasks[0]!.leaseId, ok: true, value: 2 }]);
+    let text = "";
+    while (!text.includes("\n")) text += decoder.decode((await reader.read()).value);
+    expect(JSON.parse(text.split("\n")[0]!)).toMatchObject({ seq: 1, value: 2 });
+    await report([{ leaseId: tasks[1]!.leaseId, ok: true, value: 3 }]);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    expect(text.trim().split("\n").map((l) => JSON.parse(l).value)).toEqual([2, 3]);
+  });
+
+  it("an unknown batch is a 404 JSON error, not a stream", async () => {
+    const res = await open("/v1/batches/default.AAAAAAAAAAAAAAAA/events");
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as any).error.code).toBe("not_found");
+  });
+});
