@@ -6,14 +6,12 @@ import { agentRoutes } from "./http/agent-routes.js";
 import { debugRoutes } from "./http/debug-routes.js";
 import { notFound, onError } from "./http/errors.js";
 import { publicRoutes } from "./http/public-routes.js";
-import { streamRoutes } from "./http/stream-routes.js";
 import { submitRoutes } from "./http/submit-routes.js";
 
 const app = new Hono<{ Bindings: Env }>();
 app.route("/", publicRoutes);
 app.route("/v1/agent", agentRoutes);
 app.route("/v1/debug", debugRoutes);
-app.route("/v1", streamRoutes);
 app.route("/v1", submitRoutes);
 app.notFound(notFound);
 app.onError(onError);

@@ -9,12 +9,11 @@ import { stream, streamSSE } from "hono/streaming";
 import { LIMITS, type ResultEntry, type ResultsPage } from "../protocol/index.js";
 import type { Outcome } from "../queue/outcome.js";
 import type { Env } from "../env.js";
-import { requireRole } from "./auth.js";
 import { ApiError, unwrap } from "./errors.js";
 import { batchRef, queueStub } from "./stubs.js";
 
+/** Mounted inside submitRoutes, behind its submit-token check. */
 export const streamRoutes = new Hono<{ Bindings: Env }>();
-streamRoutes.use(requireRole("submit"));
 
 /** Where a stream starts: Last-Event-ID (a reconnecting EventSource) wins over ?after. */
 function startCursor(lastEventId: string | undefined, after: string | undefined): number {

@@ -17,12 +17,16 @@ import type { Env } from "../env.js";
 import { agentRegistry } from "../queue/agent-registry.js";
 import { functionRegistry } from "../queue/function-registry.js";
 import { requireRole } from "./auth.js";
+import { metricsRoutes } from "./metrics.js";
+import { streamRoutes } from "./stream-routes.js";
 import { ApiError, unwrap } from "./errors.js";
 import { batchRef, jobRef, queueStub } from "./stubs.js";
 import { jsonBody, parseJson, readText, validate } from "./validate.js";
 
 export const submitRoutes = new Hono<{ Bindings: Env }>();
 submitRoutes.use(requireRole("submit"));
+submitRoutes.route("/", streamRoutes);
+submitRoutes.route("/", metricsRoutes);
 
 function serializeInputs(body: SubmitJobsBody): string[] {
   const inputs = body.inputs ?? [body.input ?? null];

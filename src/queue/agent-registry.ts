@@ -110,6 +110,20 @@ export class AgentRegistry extends DurableObject<Env> {
       }));
   }
 
+  /** Agents not revoked and seen within `withinMs` (last_seen_at is written every ~30 s while an agent is active). */
+  onlineCount(withinMs: number): number {
+    return this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM agents WHERE revoked_at IS NULL AND last_seen_at > ?", Date.now() - withinMs)
+      .one().n;
+  }
+
+  /** Every queue some agent has polled. */
+  knownQueues(): string[] {
+    const queues = new Set<string>();
+    for (const row of this.sql.exec<{ queues: string }>("SELECT queues FROM agents")) for (const q of JSON.parse(row.queues) as string[]) queues.add(q);
+    return [...queues];
+  }
+
   /** Revokes an agent; returns the queues it used (so their leases can be released), or null if unknown. */
   revoke(agentId: string): string[] | null {
     const row = this.sql.exec<{ queues: string }>("SELECT queues FROM agents WHERE agent_id = ?", agentId).toArray()[0];

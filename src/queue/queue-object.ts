@@ -35,6 +35,12 @@ const DEFAULT_ENVELOPE_TTL_MS = 60_000;
 const DEFAULT_DELIVERY_LEASE_MS = 10_000;
 const DEFAULT_POLL_RATE = 100;
 
+export interface QueueStats {
+  byState: Record<string, number>;
+  totals: Record<string, number>;
+  pollersWaiting: number;
+}
+
 export type PollAnswer = { kind: "tasks"; envelope: Envelope } | { kind: "empty" } | { kind: "rate_limited"; retryAfterMs: number };
 
 const numberVar = (value: string | undefined, fallback: number): number => {
@@ -136,6 +142,15 @@ export class QueueObject extends DurableObject<Env> {
     });
     this.afterChange();
     return released;
+  }
+
+  /** Figures for /v1/metrics: jobs by state, live leases, waiting pollers and running totals. */
+  async stats(): Promise<QueueStats> {
+    const byState: Record<string, number> = {};
+    for (const row of this.sql.exec<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")) byState[row.state] = row.n;
+    const totals: Record<string, number> = {};
+    for (const row of this.sql.exec<{ name: string; value: number }>("SELECT name, value FROM counters")) totals[row.name] = row.value;
+    return { byState, totals, pollersWaiting: this.waiters.waitingPollers().length };
   }
 
   async job(queue: string, jobId: string): Promise<JobView | null> {

@@ -78,6 +78,11 @@ export function claim(sql: SqlStorage, queue: string, agentId: string, slots: nu
   });
 }
 
+/** Adds to one of the queue's running totals (the `counters` table), for metrics. */
+export function count(sql: SqlStorage, name: string, by = 1): void {
+  sql.exec("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", name, by);
+}
+
 /** Moves a job to a final state and gives it the next place in its batch's completion order. */
 export function finish(sql: SqlStorage, job: { id: string; batch_id: string }, state: string, ok: boolean, result: string, now: number): void {
   const { last_seq } = sql
@@ -95,6 +100,7 @@ export function finish(sql: SqlStorage, job: { id: string; batch_id: string }, s
     last_seq,
     job.id,
   );
+  count(sql, `jobs_${state}`);
 }
 
 export function endAttempt(sql: SqlStorage, jobId: string, attempt: number, outcome: string, now: number, error?: TaskError, rejected?: string): void {
@@ -125,6 +131,7 @@ function retryOrFail(sql: SqlStorage, job: LeasedRow, error: TaskError, now: num
   const failures = job.failures + 1;
   if (failures < job.max_attempts) {
     requeue(sql, job.id, failures, now + retryDelayMs(failures));
+    count(sql, "retries");
     return "requeued";
   }
   sql.exec("UPDATE jobs SET failures = ? WHERE id = ?", failures, job.id);
@@ -222,6 +229,7 @@ export function expireLeases(sql: SqlStorage, now: number): Set<string> {
     }
     // The agent vanished; the task itself did not fail, so no backoff.
     const failures = job.failures + 1;
+    count(sql, "leases_expired");
     if (failures < job.max_attempts) requeue(sql, job.id, failures, now);
     else {
       sql.exec("UPDATE jobs SET failures = ? WHERE id = ?", failures, job.id);

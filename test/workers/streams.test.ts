@@ -67,3 +67,24 @@ describe("result streams", () => {
     expect(((await res.json()) as any).error.code).toBe("not_found");
   });
 });
+
+describe("metrics", () => {
+  it("GET /v1/metrics reports queue depth by state, leases, totals and agents online in Prometheus text", async () => {
+    const sub = await submit({ fn, inputs: [1, 2, 3], queue: "metrics", maxAttempts: 2 });
+    const tasks = tasksOf((await poll({ slots: 2, wait: 0, queue: "metrics" }, "metrics-agent")).body);
+    await report([{ leaseId: tasks[0]!.leaseId, ok: true, value: 2 }], "metrics-agent");
+    await report([{ leaseId: tasks[1]!.leaseId, ok: false, error: { name: "Error", message: "x" } }], "metrics-agent");
+    const res = await open("/v1/metrics");
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    const text = await res.text();
+    expect(text).toContain('dist_jobs{queue="metrics",state="queued"} 2');
+    expect(text).toContain('dist_jobs{queue="metrics",state="done"} 1');
+    expect(text).toContain('dist_leases{queue="metrics"} 0');
+    expect(text).toContain('dist_jobs_completed_total{queue="metrics"} 1');
+    expect(text).toContain('dist_retries_total{queue="metrics"} 1');
+    expect(text).toMatch(/^dist_agents_online [1-9]\d*$/m);
+    expect(text).toContain("# TYPE dist_jobs gauge");
+    expect(sub.status).toBe(201);
+    expect((await SELF.fetch("http://dist.test/v1/metrics")).status).toBe(401);
+  });
+});
