@@ -51,6 +51,22 @@ export interface JobView {
   value?: unknown;
   error?: TaskError;
   history: AttemptView[];
+  /** For a queued job: why it is still waiting. */
+  wait?: WaitExplanation;
+}
+
+export interface WaitExplanation {
+  /** Jobs that will be handed out before this one (higher priority, or same priority and older). */
+  ahead: number;
+  /** When a retry backoff ends, if the job is backing off. */
+  availableAt: number | null;
+  /** Agents that polled this queue in the last minute. */
+  agentsSeen: number;
+  /** Agents parked in a long-poll right now, and the free slots they asked for. */
+  agentsWaiting: number;
+  freeSlots: number;
+  /** The same in words. */
+  message: string;
 }
 
 export interface BatchView {

@@ -29,6 +29,7 @@ import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
 import { claim, expireLeases, heartbeat, nextWakeAt, recordResult, release } from "./transitions.js";
 import { batchProgress, batchView, jobsPage, jobView, resultsAfter } from "./views.js";
 import { prune, take, type Bucket } from "./rate-limit.js";
+import { explainWait, jobsAhead, SEEN_WINDOW_MS, type AgentSighting } from "./wait-explanation.js";
 import { Waiters } from "./waiters.js";
 
 const DEFAULT_ENVELOPE_TTL_MS = 60_000;
@@ -55,6 +56,8 @@ export class QueueObject extends DurableObject<Env> {
   private readonly deliveryMs: number;
   private readonly pollRate: number;
   private readonly pollBuckets = new Map<string, Bucket>();
+  /** When each agent last polled, for "why is my job waiting?" (memory only: a restart forgets, agents re-poll within seconds). */
+  private readonly sightings = new Map<string, AgentSighting>();
   private signingKeys?: Promise<SigningKey[]>;
   private alarmAt: number | null | undefined;
 
@@ -86,6 +89,8 @@ export class QueueObject extends DurableObject<Env> {
     if (this.pollBuckets.size > 10_000) prune(this.pollBuckets, now, this.pollRate, this.pollRate * 2);
     const allowed = take(this.pollBuckets, agentId, now, this.pollRate, this.pollRate * 2);
     if (!allowed.ok) return { kind: "rate_limited", retryAfterMs: allowed.retryAfterMs };
+    this.sightings.set(agentId, { lastPollAt: now, slots });
+    if (this.sightings.size > 10_000) for (const [id, s] of this.sightings) if (now - s.lastPollAt > SEEN_WINDOW_MS) this.sightings.delete(id);
     let tasks = this.claimNow(queue, agentId, slots);
     if (tasks.length === 0 && waitMs > 0) {
       tasks = await this.waiters.waitForWork(queue, agentId, slots, waitMs);
@@ -154,7 +159,13 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   async job(queue: string, jobId: string): Promise<JobView | null> {
-    return jobView(this.sql, queue, jobId);
+    const view = jobView(this.sql, queue, jobId);
+    const now = Date.now();
+    const place = view?.state === "queued" ? jobsAhead(this.sql, jobId, now) : null;
+    if (!view || !place) return view;
+    const pollers = this.waiters.waitingPollers();
+    const waiting = { agents: new Set(pollers.map((p) => p.agentId)).size, freeSlots: pollers.reduce((n, p) => n + p.slots, 0) };
+    return { ...view, wait: explainWait(place, this.sightings, waiting, now) };
   }
 
   async batch(queue: string, batchId: string): Promise<BatchView | null> {

@@ -119,3 +119,40 @@ describe("long-poll", () => {
     expect(page.body.done).toBe(true);
   });
 });
+
+describe("why is my job waiting?", () => {
+  it("a queued job says how many are ahead of it and that no agent has polled", async () => {
+    const sub = await submit({ fn: upper, inputs: ["a", "b", "c"], queue: "why" });
+    const job = await call("GET", `/v1/jobs/${sub.body.jobIds[2]}`);
+    expect(job.body.wait).toMatchObject({ ahead: 2, agentsSeen: 0, agentsWaiting: 0, freeSlots: 0, availableAt: null });
+    expect(job.body.wait.message).toMatch(/2 jobs will be handed out before it\. No agent has polled this queue/);
+  });
+
+  it("names the agents waiting and their free slots, and the done job no longer explains", async () => {
+    const pending = poll({ slots: 3, wait: 5, queue: "why-2" }, "why-agent");
+    await new Promise((r) => setTimeout(r, 100));
+    // A job that needs more than the waiting agent can take: 5 inputs, the agent took 3.
+    const sub = await submit({ fn: upper, inputs: ["a", "b", "c", "d", "e"], queue: "why-2" });
+    await pending;
+    const late = await call("GET", `/v1/jobs/${sub.body.jobIds[4]}`);
+    expect(late.body.wait).toMatchObject({ ahead: 1, agentsSeen: 1, agentsWaiting: 0 });
+    expect(late.body.wait.message).toContain("1 agent has polled this queue in the last minute, but all are busy");
+    const taken = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
+    expect(taken.body.wait).toBeUndefined();
+  });
+});
+
+describe("why is my job waiting? (backing off)", () => {
+  it("a job backing off says until when, and counts the agents parked with free slots", async () => {
+    const sub = await submit({ fn: upper, input: "z", queue: "why-backoff" });
+    const t = tasksOf((await poll({ slots: 1, wait: 0, queue: "why-backoff" }, "why-b")).body)[0]!;
+    await report([{ leaseId: t.leaseId, ok: false, error: { name: "Error", message: "flaky" } }], "why-b");
+    const parked = poll({ slots: 4, wait: 0.4, queue: "why-backoff" }, "why-b");
+    await new Promise((r) => setTimeout(r, 100));
+    const job = await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`);
+    expect(job.body.wait).toMatchObject({ ahead: 0, agentsSeen: 1, agentsWaiting: 1, freeSlots: 4 });
+    expect(job.body.wait.availableAt).toBeGreaterThan(Date.now());
+    expect(job.body.wait.message).toMatch(/It is next in line\. It is backing off .* 1 agent is waiting for work with 4 free slots\./);
+    await parked;
+  });
+});
