@@ -33,7 +33,8 @@ export interface RouteDoc {
 const errors = { "400": "Bad input (`invalid_json`, `invalid_request`)", "401": "No or bad token", "403": "Token of the other role" };
 
 export const ROUTES: RouteDoc[] = [
-  { method: "get", path: "/", auth: "none", summary: "Service description", responses: { "200": "Links" } },
+  { method: "get", path: "/", auth: "none", summary: "The dashboard (HTML), or a JSON description", responses: { "200": "HTML or JSON" } },
+  { method: "get", path: "/dashboard.js", auth: "none", summary: "The dashboard's script", responses: { "200": "JavaScript" } },
   { method: "get", path: "/v1/keys", auth: "none", summary: "Public signing keys (JWKS)", responses: { "200": "JWKS" } },
   { method: "get", path: "/v1/openapi.json", auth: "none", summary: "This document", responses: { "200": "OpenAPI 3.1" } },
   { method: "post", path: "/v1/jobs", auth: "submit", summary: "Submit a batch: one job per input", body: SubmitJobsBody, responses: { "201": "{batchId, jobIds, fnHash}", "404": "unknown_function", "409": "idempotency_conflict", "413": "payload_too_large / input_too_large", ...errors } },
@@ -47,6 +48,7 @@ export const ROUTES: RouteDoc[] = [
   { method: "get", path: "/v1/batches/{id}/jobs", auth: "submit", summary: "Jobs with history; state=failed is the dead-letter view", query: JobsQuery, responses: { "200": "{jobs, next, more}", "404": "not_found", ...errors } },
   { method: "post", path: "/v1/batches/{id}/retry", auth: "submit", summary: "Re-queue every failed job of a batch", responses: { "200": "{requeued}", "404": "not_found", ...errors } },
   { method: "delete", path: "/v1/batches/{id}", auth: "submit", summary: "Cancel everything unfinished", responses: { "200": "{cancelled}", "404": "not_found", ...errors } },
+  { method: "get", path: "/v1/queues/{queue}/overview", auth: "submit", summary: "A queue at a glance: counts, agents, throughput, recent results", responses: { "200": "QueueOverview", "404": "not_found", ...errors } },
   { method: "get", path: "/v1/agents", auth: "submit", summary: "Enrolled agents", responses: { "200": "{agents}", ...errors } },
   { method: "delete", path: "/v1/agents/{id}", auth: "submit", summary: "Revoke an agent and release its leases", responses: { "200": "{revoked, released}", "404": "not_found", ...errors } },
   { method: "get", path: "/v1/metrics", auth: "submit", summary: "Prometheus metrics", responses: { "200": "text/plain", ...errors } },

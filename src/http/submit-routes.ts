@@ -6,6 +6,7 @@ import {
   DEFAULT_QUEUE,
   JobsQuery,
   LIMITS,
+  QUEUE_NAME_RE,
   newBatchId,
   ResultsQuery,
   sha256Hex,
@@ -138,6 +139,13 @@ submitRoutes.post("/batches/:id/retry", async (c) => {
 submitRoutes.delete("/batches/:id", async (c) => {
   const { queue } = batchRef(c.req.param("id"));
   return c.json(unwrap(await queueStub(c.env, queue).cancel({ batchId: c.req.param("id") })));
+});
+
+/** One queue at a glance, for the dashboard. */
+submitRoutes.get("/queues/:queue/overview", async (c) => {
+  const queue = c.req.param("queue");
+  if (!QUEUE_NAME_RE.test(queue)) throw new ApiError(404, "not_found", `no queue ${queue}`);
+  return c.json(await queueStub(c.env, queue).overview(queue));
 });
 
 /** Enrolled agents, newest first. */

@@ -186,3 +186,16 @@ export interface AgentView {
   revokedAt: number | null;
   queues: string[];
 }
+
+/** What the dashboard shows for one queue. */
+export interface QueueOverview {
+  queue: string;
+  now: number;
+  counts: Record<JobState, number>;
+  /** Agents that polled in the last minute or hold leases: slots asked for at their last poll, tasks running now. */
+  agents: Array<{ agentId: string; lastPollAt: number | null; slots: number; running: number }>;
+  /** Jobs finished per minute over the last 10 minutes, oldest first: [minute start, done, failed]. */
+  throughput: Array<[number, number, number]>;
+  /** The last 20 jobs to finish, newest first. */
+  recent: Array<{ jobId: string; ok: boolean; agentId: string | null; finishedAt: number; error?: string }>;
+}

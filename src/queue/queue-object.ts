@@ -13,6 +13,7 @@ import {
   type JobsPage,
   type JobsQuery,
   type JobView,
+  type QueueOverview,
   type ReleaseResponse,
   type ResultsPage,
   type ResultsResponse,
@@ -23,6 +24,7 @@ import {
 } from "../protocol/index.js";
 import type { Env } from "../env.js";
 import { failure, success, type Outcome } from "./outcome.js";
+import { queueOverview } from "./overview.js";
 import { migrate, QUEUE_COLUMNS, QUEUE_SCHEMA } from "./schema.js";
 import { cancel, requeueFailed, type Scope } from "./settle.js";
 import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
@@ -156,6 +158,10 @@ export class QueueObject extends DurableObject<Env> {
     const totals: Record<string, number> = {};
     for (const row of this.sql.exec<{ name: string; value: number }>("SELECT name, value FROM counters")) totals[row.name] = row.value;
     return { byState, totals, pollersWaiting: this.waiters.waitingPollers().length };
+  }
+
+  async overview(queue: string): Promise<QueueOverview> {
+    return queueOverview(this.sql, queue, this.sightings, Date.now());
   }
 
   async job(queue: string, jobId: string): Promise<JobView | null> {

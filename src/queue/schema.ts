@@ -47,6 +47,7 @@ export const QUEUE_SCHEMA = [
   `CREATE INDEX IF NOT EXISTS jobs_batch_idx ON jobs(batch_id, idx)`,
   `CREATE INDEX IF NOT EXISTS jobs_batch_done ON jobs(batch_id, done_seq) WHERE done_seq IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS jobs_batch_state ON jobs(batch_id, state, idx)`,
+  `CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL`,
   `CREATE TABLE IF NOT EXISTS attempts (
      job_id TEXT NOT NULL,
      attempt INTEGER NOT NULL,
