@@ -78,11 +78,13 @@ agentRoutes.get("/functions/:fnHash", async (c) => {
 });
 
 agentRoutes.post("/heartbeat", async (c) => {
-  const { leaseIds } = await jsonBody(c, HeartbeatBody);
+  const { leaseIds, progress = [] } = await jsonBody(c, HeartbeatBody);
   const { groups, unroutable } = byQueue(leaseIds, (id) => id);
+  const byLeaseQueue = byQueue(progress, (p) => p.leaseId).groups;
+  for (const queue of byLeaseQueue.keys()) if (!groups.has(queue)) groups.set(queue, []);
   const answer: HeartbeatResponse = { active: [], cancelled: [], stale: [...unroutable] };
   for (const [queue, ids] of groups) {
-    const part = await queueStub(c.env, queue).heartbeat(ids);
+    const part = await queueStub(c.env, queue).heartbeat(ids, byLeaseQueue.get(queue) ?? []);
     answer.active.push(...part.active);
     answer.cancelled.push(...part.cancelled);
     answer.stale.push(...part.stale);

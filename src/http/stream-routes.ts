@@ -6,7 +6,7 @@
 
 import { Hono } from "hono";
 import { stream, streamSSE } from "hono/streaming";
-import { LIMITS, type ResultEntry, type ResultsPage } from "../protocol/index.js";
+import { LIMITS, type ProgressEntry, type ResultEntry, type ResultsPage } from "../protocol/index.js";
 import type { Outcome } from "../queue/outcome.js";
 import type { Env } from "../env.js";
 import { ApiError, unwrap } from "./errors.js";
@@ -23,7 +23,10 @@ function startCursor(lastEventId: string | undefined, after: string | undefined)
   return n;
 }
 
-/** Calls `emit` for each result after `cursor` until the batch is done or the client goes away. */
+/**
+ * Calls `emit` for each result after `cursor` until the batch is done or the
+ * client goes away, and `onProgress` (if given) for running jobs' progress.
+ */
 async function follow(
   env: Env,
   batchId: string,
@@ -31,14 +34,22 @@ async function follow(
   emit: (result: ResultEntry) => Promise<void>,
   idle: () => Promise<void>,
   aborted: () => boolean,
+  onProgress?: (entry: ProgressEntry) => Promise<void>,
 ): Promise<void> {
   const { queue } = batchRef(batchId);
   const stub = queueStub(env, queue);
+  let progressAt = 0;
   while (!aborted()) {
     const page = unwrap((await stub.results(batchId, cursor, LIMITS.maxWaitSeconds * 1000, LIMITS.maxResultsPage)) as Outcome<ResultsPage>);
     for (const result of page.results) await emit(result);
     cursor = page.next;
     if (page.done) return;
+    if (onProgress) {
+      for (const entry of (await stub.progressSince(batchId, progressAt)) as ProgressEntry[]) {
+        progressAt = Math.max(progressAt, entry.at);
+        await onProgress(entry);
+      }
+    }
     if (page.results.length === 0) await idle();
   }
 }
@@ -68,6 +79,7 @@ streamRoutes.get("/batches/:id/events", async (c) => {
       // A comment line every empty long-poll keeps proxies from closing an idle stream.
       () => out.write(": waiting\n\n").then(() => undefined),
       () => out.aborted,
+      (p) => out.writeSSE({ event: "progress", data: JSON.stringify(p) }),
     );
     await out.writeSSE({ event: "done", data: JSON.stringify({ batchId }) });
   });

@@ -74,8 +74,21 @@ export const EnrollBody = z
   .strict();
 export type EnrollBody = z.infer<typeof EnrollBody>;
 
+export const TaskProgress = z
+  .object({
+    leaseId,
+    fraction: z.number().min(0).max(1),
+    message: z.string().max(200).optional(),
+  })
+  .strict();
+export type TaskProgress = z.infer<typeof TaskProgress>;
+
 export const HeartbeatBody = z
-  .object({ leaseIds: z.array(leaseId).max(LIMITS.maxItemsPerRequest) })
+  .object({
+    leaseIds: z.array(leaseId).max(LIMITS.maxItemsPerRequest),
+    /** What running tasks reported through ctx.progress since the last heartbeat. */
+    progress: z.array(TaskProgress).max(LIMITS.maxItemsPerRequest).optional(),
+  })
   .strict();
 export type HeartbeatBody = z.infer<typeof HeartbeatBody>;
 

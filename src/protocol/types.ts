@@ -51,6 +51,8 @@ export interface JobView {
   value?: unknown;
   error?: TaskError;
   history: AttemptView[];
+  /** The last ctx.progress() of the running attempt. */
+  progress?: ProgressView;
   /** For a queued job: why it is still waiting. */
   wait?: WaitExplanation;
 }
@@ -196,6 +198,20 @@ export interface QueueOverview {
   agents: Array<{ agentId: string; lastPollAt: number | null; slots: number; running: number }>;
   /** Jobs finished per minute over the last 10 minutes, oldest first: [minute start, done, failed]. */
   throughput: Array<[number, number, number]>;
+  /** Up to 20 running jobs, most recent progress first. */
+  running: Array<{ jobId: string; agentId: string; fraction: number | null; message?: string }>;
   /** The last 20 jobs to finish, newest first. */
   recent: Array<{ jobId: string; ok: boolean; agentId: string | null; finishedAt: number; error?: string }>;
+}
+
+export interface ProgressView {
+  fraction: number;
+  message?: string;
+  at: number;
+}
+
+/** A running job's progress, as the event stream carries it. */
+export interface ProgressEntry extends ProgressView {
+  jobId: string;
+  index: number;
 }

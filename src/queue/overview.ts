@@ -50,5 +50,12 @@ export function queueOverview(sql: SqlStorage, queue: string, sightings: Map<str
       finishedAt: r.finished_at,
       ...(r.ok === 1 ? {} : { error: String((JSON.parse(r.result) as { message?: string }).message ?? "failed").slice(0, 200) }),
     }));
-  return { queue, now, counts, agents, throughput, recent };
+  const runningJobs = sql
+    .exec<{ id: string; agent: string; progress: number | null; progress_message: string | null }>(
+      `SELECT id, lease_agent AS agent, progress, progress_message FROM jobs WHERE state = 'leased'
+       ORDER BY progress_at DESC NULLS LAST, started_at LIMIT 20`,
+    )
+    .toArray()
+    .map((r) => ({ jobId: r.id, agentId: r.agent, fraction: r.progress, ...(r.progress_message ? { message: r.progress_message } : {}) }));
+  return { queue, now, counts, agents, throughput, running: runningJobs, recent };
 }

@@ -13,7 +13,9 @@ import {
   type JobsPage,
   type JobsQuery,
   type JobView,
+  type ProgressEntry,
   type QueueOverview,
+  type TaskProgress,
   type ReleaseResponse,
   type ResultsPage,
   type ResultsResponse,
@@ -29,7 +31,7 @@ import { migrate, QUEUE_COLUMNS, QUEUE_SCHEMA } from "./schema.js";
 import { cancel, requeueFailed, type Scope } from "./settle.js";
 import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
 import { claim, expireLeases, heartbeat, nextWakeAt, recordResult, release } from "./transitions.js";
-import { batchProgress, batchView, jobsPage, jobView, resultsAfter } from "./views.js";
+import { batchProgress, batchView, jobsPage, jobView, progressSince, resultsAfter } from "./views.js";
 import { prune, take, type Bucket } from "./rate-limit.js";
 import { explainWait, jobsAhead, SEEN_WINDOW_MS, type AgentSighting } from "./wait-explanation.js";
 import { Waiters } from "./waiters.js";
@@ -123,10 +125,17 @@ export class QueueObject extends DurableObject<Env> {
     return { accepted, stale };
   }
 
-  async heartbeat(leaseIds: string[]): Promise<HeartbeatResponse> {
-    const answer = this.ctx.storage.transactionSync(() => heartbeat(this.sql, leaseIds, Date.now()));
+  async heartbeat(leaseIds: string[], progress: TaskProgress[] = []): Promise<HeartbeatResponse> {
+    const { progressed, ...answer } = this.ctx.storage.transactionSync(() => heartbeat(this.sql, leaseIds, Date.now(), progress));
+    // Stream followers wake for progress as they do for results.
+    for (const batchId of progressed) this.waiters.notifyResult(batchId);
     await this.scheduleWake();
     return answer;
+  }
+
+  /** Progress of a batch's running jobs reported after `since` (ms). */
+  async progressSince(batchId: string, since: number): Promise<ProgressEntry[]> {
+    return progressSince(this.sql, batchId, since);
   }
 
   async release(agentId: string, leaseIds: string[], unconfirmed: boolean): Promise<ReleaseResponse> {

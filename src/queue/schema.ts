@@ -76,6 +76,9 @@ export const FUNCTION_SCHEMA = [
 export const QUEUE_COLUMNS: Array<[table: string, column: string, declaration: string]> = [
   ["jobs", "signer", "TEXT"], // end-to-end signing: the submitter's public key (x)
   ["jobs", "sig", "TEXT"], //   and their signature over fnHash + input
+  ["jobs", "progress", "REAL"], // the running attempt's ctx.progress(): fraction,
+  ["jobs", "progress_message", "TEXT"], // message
+  ["jobs", "progress_at", "INTEGER"], //   and when it arrived
 ];
 
 export function migrate(sql: SqlStorage, statements: string[], columns: typeof QUEUE_COLUMNS = []): void {

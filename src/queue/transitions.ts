@@ -9,7 +9,7 @@
 // which the platform does not report — thus comes back within the delivery
 // window instead of the job's whole time limit.
 
-import { newLeaseId, type Task, type TaskError, type TaskResult } from "../protocol/index.js";
+import { newLeaseId, type Task, type TaskError, type TaskProgress, type TaskResult } from "../protocol/index.js";
 import { extendedExpiry, leaseExpiry, retryDelayMs } from "./lease.js";
 
 export type LeasedRow = {
@@ -119,7 +119,7 @@ export function endAttempt(sql: SqlStorage, jobId: string, attempt: number, outc
 function requeue(sql: SqlStorage, jobId: string, failures: number, availableAt: number): void {
   sql.exec(
     `UPDATE jobs SET state = 'queued', failures = ?, lease_id = NULL, lease_agent = NULL, lease_expires = NULL,
-            confirmed = 0, available_at = ? WHERE id = ?`,
+            confirmed = 0, available_at = ?, progress = NULL, progress_message = NULL, progress_at = NULL WHERE id = ?`,
     failures,
     availableAt,
     jobId,
@@ -181,8 +181,19 @@ export function recordResult(sql: SqlStorage, result: TaskResult, now: number, m
  * cancelled or are no longer its own. The first heartbeat for a lease turns
  * the delivery lease into the full one.
  */
-export function heartbeat(sql: SqlStorage, leaseIds: string[], now: number): { active: string[]; cancelled: string[]; stale: string[] } {
-  const out = { active: [] as string[], cancelled: [] as string[], stale: [] as string[] };
+export function heartbeat(
+  sql: SqlStorage,
+  leaseIds: string[],
+  now: number,
+  progress: TaskProgress[] = [],
+): { active: string[]; cancelled: string[]; stale: string[]; progressed: Set<string> } {
+  const out = { active: [] as string[], cancelled: [] as string[], stale: [] as string[], progressed: new Set<string>() };
+  for (const p of progress) {
+    const job = currentLease(sql, p.leaseId);
+    if (!job || !isLive(job, now)) continue;
+    sql.exec("UPDATE jobs SET progress = ?, progress_message = ?, progress_at = ? WHERE id = ?", p.fraction, p.message ?? null, now, job.id);
+    out.progressed.add(job.batch_id);
+  }
   for (const leaseId of leaseIds) {
     const job = currentLease(sql, leaseId);
     if (job && isLive(job, now)) {

@@ -8,6 +8,7 @@ import {
   type JobsPage,
   type JobsQuery,
   type JobView,
+  type ProgressEntry,
   type RejectionCode,
   type ResultEntry,
   type TaskError,
@@ -30,6 +31,9 @@ type JobRow = {
   lease_agent: string | null;
   ok: number | null;
   result: string | null;
+  progress: number | null;
+  progress_message: string | null;
+  progress_at: number | null;
 };
 
 type AttemptRow = {
@@ -96,6 +100,9 @@ function toJobView(sql: SqlStorage, queue: string, row: JobRow): JobView {
     finishedAt: row.finished_at,
     agentId: row.lease_agent ?? lastAgent,
     ...outcomeFields(row.ok, row.result),
+    ...(row.state === "leased" && row.progress !== null && row.progress_at !== null
+      ? { progress: { fraction: row.progress, ...(row.progress_message ? { message: row.progress_message } : {}), at: row.progress_at } }
+      : {}),
     history,
   };
 }
@@ -147,6 +154,18 @@ export function resultsAfter(sql: SqlStorage, batchId: string, after: number, li
       attempt: r.attempts,
       finishedAt: r.finished_at,
     }));
+}
+
+export function progressSince(sql: SqlStorage, batchId: string, since: number): ProgressEntry[] {
+  return sql
+    .exec<{ id: string; idx: number; progress: number; progress_message: string | null; progress_at: number }>(
+      `SELECT id, idx, progress, progress_message, progress_at FROM jobs
+       WHERE batch_id = ? AND state = 'leased' AND progress_at > ? ORDER BY progress_at LIMIT 1000`,
+      batchId,
+      since,
+    )
+    .toArray()
+    .map((r) => ({ jobId: r.id, index: r.idx, fraction: r.progress, ...(r.progress_message ? { message: r.progress_message } : {}), at: r.progress_at }));
 }
 
 export interface Progress {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SELF } from "cloudflare:test";
-import { poll, report, submit, SUBMIT, tasksOf } from "./helpers.js";
+import { call, poll, report, submit, SUBMIT, tasksOf } from "./helpers.js";
 
 const fn = "(x) => x + 1";
 
@@ -86,5 +86,39 @@ describe("metrics", () => {
     expect(text).toContain("# TYPE dist_jobs gauge");
     expect(sub.status).toBe(201);
     expect((await SELF.fetch("http://dist.test/v1/metrics")).status).toBe(401);
+  });
+});
+
+describe("progress", () => {
+  it("ctx.progress reported in a heartbeat shows in GET /v1/jobs/:id and as a progress event in the stream", async () => {
+    const sub = await submit({ fn, inputs: [1, 2], queue: "progress" });
+    const [t1, t2] = tasksOf((await poll({ slots: 2, wait: 0, queue: "progress" })).body);
+    const res = await open(`/v1/batches/${sub.body.batchId}/events`);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    const hb = await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [t1!.leaseId], progress: [{ leaseId: t1!.leaseId, fraction: 0.5, message: "halfway" }] } });
+    expect(hb.body.active).toEqual([t1!.leaseId]);
+    const job = await call("GET", `/v1/jobs/${t1!.jobId}`);
+    expect(job.body.progress).toMatchObject({ fraction: 0.5, message: "halfway" });
+    let text = "";
+    while (!text.includes("event: progress")) text += decoder.decode((await reader.read()).value);
+    await report([{ leaseId: t1!.leaseId, ok: true, value: 2 }, { leaseId: t2!.leaseId, ok: true, value: 3 }]);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    const events = sseEvents(text);
+    const progress = events.find((e) => e.event === "progress");
+    expect(JSON.parse(progress!.data!)).toMatchObject({ jobId: t1!.jobId, fraction: 0.5, message: "halfway" });
+    expect(events.filter((e) => e.event === "result")).toHaveLength(2);
+    expect((await call("GET", `/v1/jobs/${t1!.jobId}`)).body.progress).toBeUndefined();
+  });
+
+  it("progress for a lease that is not live is ignored; out-of-range fractions are refused", async () => {
+    const bad = await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [], progress: [{ leaseId: "progress.AAAAAAAAAAAAAAAAAAAAAA", fraction: 1.5 }] } });
+    expect(bad.status).toBe(400);
+    const ignored = await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [], progress: [{ leaseId: "progress.AAAAAAAAAAAAAAAAAAAAAA", fraction: 0.5 }] } });
+    expect(ignored.status).toBe(200);
   });
 });

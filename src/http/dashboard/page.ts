@@ -39,6 +39,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   <div id="bars"></div>
   <h2>Agents online</h2>
   <table><thead><tr><th>agent</th><th>last poll</th><th>slots</th><th>running</th></tr></thead><tbody id="agents"></tbody></table>
+  <h2>Running</h2>
+  <table><thead><tr><th>job</th><th>agent</th><th>progress</th></tr></thead><tbody id="running"></tbody></table>
   <h2>Recent results and failures</h2>
   <table><thead><tr><th>job</th><th>outcome</th><th>agent</th><th>finished</th></tr></thead><tbody id="recent"></tbody></table>
   <h2>Submit a batch</h2>

@@ -52,6 +52,12 @@ function render(o) {
     cell(tr, a.agentId); cell(tr, ago(a.lastPollAt, o.now)); cell(tr, String(a.slots)); cell(tr, String(a.running));
     return tr;
   }));
+  $("running").replaceChildren(...o.running.map((r) => {
+    const tr = document.createElement("tr");
+    cell(tr, r.jobId); cell(tr, r.agentId);
+    cell(tr, r.fraction === null ? "-" : Math.round(r.fraction * 100) + "%" + (r.message ? " · " + r.message : ""));
+    return tr;
+  }));
   $("recent").replaceChildren(...o.recent.map((r) => {
     const tr = document.createElement("tr");
     cell(tr, r.jobId); cell(tr, r.ok ? "ok" : "failed: " + (r.error || ""), r.ok ? "ok" : "bad");
