@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import {
   DEFAULT_QUEUE,
   EnrollBody,
+  ExchangeBody,
   FN_HASH_RE,
   HeartbeatBody,
   PollBody,
@@ -14,6 +15,7 @@ import {
   ReleaseBody,
   ResultsBody,
   type EnrollResponse,
+  type ExchangeResponse,
   type HeartbeatResponse,
   type ResultsResponse,
 } from "../protocol/index.js";
@@ -22,6 +24,7 @@ import { agentRegistry } from "../queue/agent-registry.js";
 import { functionRegistry } from "../queue/function-registry.js";
 import { requireAgent, requireRole } from "./auth.js";
 import { ApiError } from "./errors.js";
+import type { PollAnswer } from "../queue/queue-object.js";
 import { queueStub } from "./stubs.js";
 import { jsonBody } from "./validate.js";
 
@@ -52,21 +55,56 @@ function byQueue<T>(items: T[], leaseOf: (item: T) => string): { groups: Map<str
 // Queues each agent was seen polling, per isolate, so the registry hears of each pair once.
 const notedQueues = new Set<string>();
 
+async function noteQueue(env: Env, agentId: string, queue: string): Promise<void> {
+  if (notedQueues.has(`${agentId}\n${queue}`)) return;
+  await agentRegistry(env).noteQueue(agentId, queue);
+  if (notedQueues.size > 100_000) notedQueues.clear();
+  notedQueues.add(`${agentId}\n${queue}`);
+}
+
+function rateLimited(c: { header: (name: string, value: string) => void }, retryAfterMs: number): never {
+  c.header("retry-after", String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+  throw new ApiError(429, "rate_limited", "this agent polls too often; wait for Retry-After");
+}
+
 agentRoutes.post("/poll", async (c) => {
   const body = await jsonBody(c, PollBody);
   const queue = body.queue ?? DEFAULT_QUEUE;
   const agentId = c.get("agentId");
-  if (!notedQueues.has(`${agentId}\n${queue}`)) {
-    await agentRegistry(c.env).noteQueue(agentId, queue);
-    if (notedQueues.size > 100_000) notedQueues.clear();
-    notedQueues.add(`${agentId}\n${queue}`);
-  }
-  const answer = await queueStub(c.env, queue).poll(queue, agentId, body.slots, body.wait * 1000, body.session);
-  if (answer.kind === "rate_limited") {
-    c.header("retry-after", String(Math.max(1, Math.ceil(answer.retryAfterMs / 1000))));
-    throw new ApiError(429, "rate_limited", "this agent polls too often; wait for Retry-After");
-  }
+  await noteQueue(c.env, agentId, queue);
+  const answer = (await queueStub(c.env, queue).poll(queue, agentId, body.slots, body.wait * 1000, body.session)) as PollAnswer;
+  if (answer.kind === "rate_limited") rateLimited(c, answer.retryAfterMs);
   return answer.kind === "tasks" ? c.json(answer.envelope) : c.body(null, 204);
+});
+
+/**
+ * The hot path in one request: results, confirms/heartbeats with progress,
+ * and the next tasks. Results and leases of other queues than `queue` are
+ * answered stale (an agent serves one queue).
+ */
+agentRoutes.post("/exchange", async (c) => {
+  const body = await jsonBody(c, ExchangeBody);
+  const queue = body.queue ?? DEFAULT_QUEUE;
+  const agentId = c.get("agentId");
+  if (body.slots > 0) await noteQueue(c.env, agentId, queue);
+  const here = (leaseId: string) => queueOfLeaseId(leaseId) === queue;
+  const results = body.results ?? [];
+  const leaseIds = body.leaseIds ?? [];
+  const answer = (await queueStub(c.env, queue).exchange(queue, agentId, {
+    results: results.filter((r) => here(r.leaseId)),
+    leaseIds: leaseIds.filter(here),
+    progress: (body.progress ?? []).filter((p) => here(p.leaseId)),
+    slots: body.slots,
+    waitMs: body.wait * 1000,
+    session: body.session,
+  })) as { poll: PollAnswer; results: ResultsResponse; heartbeat: HeartbeatResponse };
+  if (answer.poll.kind === "rate_limited") rateLimited(c, answer.poll.retryAfterMs);
+  const reply: ExchangeResponse = {
+    envelope: answer.poll.kind === "tasks" ? answer.poll.envelope : null,
+    results: { accepted: answer.results.accepted, stale: [...answer.results.stale, ...results.filter((r) => !here(r.leaseId)).map((r) => r.leaseId)] },
+    heartbeat: { ...answer.heartbeat, stale: [...answer.heartbeat.stale, ...leaseIds.filter((id) => !here(id))] },
+  };
+  return c.json(reply);
 });
 
 agentRoutes.get("/functions/:fnHash", async (c) => {

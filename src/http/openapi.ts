@@ -7,6 +7,7 @@ import { z } from "zod";
 import {
   CreateFunctionBody,
   EnrollBody,
+  ExchangeBody,
   HeartbeatBody,
   JobsQuery,
   PollBody,
@@ -54,6 +55,7 @@ export const ROUTES: RouteDoc[] = [
   { method: "get", path: "/v1/metrics", auth: "submit", summary: "Prometheus metrics", responses: { "200": "text/plain", ...errors } },
   { method: "post", path: "/v1/agent/enroll", auth: "agentToken", summary: "Enroll: get an agent id and credential", body: EnrollBody, responses: { "201": "{agentId, credential}", ...errors } },
   { method: "post", path: "/v1/agent/poll", auth: "agentCredential", summary: "Long-poll for a signed envelope of tasks", body: PollBody, responses: { "200": "Envelope", "204": "No work within wait", "429": "rate_limited", ...errors } },
+  { method: "post", path: "/v1/agent/exchange", auth: "agentCredential", summary: "Results, heartbeats and the next tasks in one request", body: ExchangeBody, responses: { "200": "{envelope, results, heartbeat}", "429": "rate_limited", ...errors } },
   { method: "get", path: "/v1/agent/functions/{fnHash}", auth: "agentCredential", summary: "Function source", responses: { "200": "{fnHash, source}", "404": "not_found", ...errors } },
   { method: "post", path: "/v1/agent/heartbeat", auth: "agentCredential", summary: "Confirm and extend leases", body: HeartbeatBody, responses: { "200": "{active, cancelled, stale}", ...errors } },
   { method: "post", path: "/v1/agent/results", auth: "agentCredential", summary: "Report results", body: ResultsBody, responses: { "200": "{accepted, stale}", ...errors } },

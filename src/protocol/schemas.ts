@@ -135,6 +135,25 @@ export const ResultsBody = z
   .strict();
 export type ResultsBody = z.infer<typeof ResultsBody>;
 
+/**
+ * One request for an agent's whole cycle: report results, confirm and extend
+ * leases (with progress), then long-poll for the next tasks — recorded in that
+ * order by the queue object, so results are safe before the wait begins.
+ * `slots` may be 0 to report without asking for work.
+ */
+export const ExchangeBody = z
+  .object({
+    queue: queueName.optional(),
+    session: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, "session must be 16-64 base64url characters").optional(),
+    slots: z.number().int().min(0).max(LIMITS.maxSlots),
+    wait: z.number().min(0).max(LIMITS.maxWaitSeconds).default(0),
+    results: z.array(TaskResult).max(LIMITS.maxItemsPerRequest).optional(),
+    leaseIds: z.array(leaseId).max(LIMITS.maxItemsPerRequest).optional(),
+    progress: z.array(TaskProgress).max(LIMITS.maxItemsPerRequest).optional(),
+  })
+  .strict();
+export type ExchangeBody = z.infer<typeof ExchangeBody>;
+
 export const ResultsQuery = z.object({
   after: z.coerce.number().int().min(0).default(0),
   wait: z.coerce.number().min(0).max(LIMITS.maxWaitSeconds).default(0),

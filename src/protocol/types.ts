@@ -215,3 +215,11 @@ export interface ProgressEntry extends ProgressView {
   jobId: string;
   index: number;
 }
+
+/** The answer to POST /v1/agent/exchange. */
+export interface ExchangeResponse {
+  /** Tasks for this agent, or null if none came within `wait`. */
+  envelope: Envelope | null;
+  results: ResultsResponse;
+  heartbeat: HeartbeatResponse;
+}

@@ -39,6 +39,8 @@ import { Waiters } from "./waiters.js";
 const DEFAULT_ENVELOPE_TTL_MS = 60_000;
 const DEFAULT_DELIVERY_LEASE_MS = 10_000;
 const DEFAULT_POLL_RATE = 100;
+/** How long a woken results long-poll waits for more results before answering. */
+const RESULTS_LINGER_MS = 20;
 
 export interface QueueStats {
   byState: Record<string, number>;
@@ -125,6 +127,18 @@ export class QueueObject extends DurableObject<Env> {
     return { accepted, stale };
   }
 
+  /** An agent's whole cycle in one call: results, then heartbeat and progress, then a long-poll for tasks. */
+  async exchange(
+    queue: string,
+    agentId: string,
+    body: { results: TaskResult[]; leaseIds: string[]; progress: TaskProgress[]; slots: number; waitMs: number; session?: string },
+  ): Promise<{ poll: PollAnswer; results: ResultsResponse; heartbeat: HeartbeatResponse }> {
+    const results = body.results.length ? await this.reportResults(body.results) : { accepted: [], stale: [] };
+    const heartbeat = body.leaseIds.length || body.progress.length ? await this.heartbeat(body.leaseIds, body.progress) : { active: [], cancelled: [], stale: [] };
+    const poll: PollAnswer = body.slots > 0 ? await this.poll(queue, agentId, body.slots, body.waitMs, body.session) : { kind: "empty" };
+    return { poll, results, heartbeat };
+  }
+
   async heartbeat(leaseIds: string[], progress: TaskProgress[] = []): Promise<HeartbeatResponse> {
     const { progressed, ...answer } = this.ctx.storage.transactionSync(() => heartbeat(this.sql, leaseIds, Date.now(), progress));
     // Stream followers wake for progress as they do for results.
@@ -198,6 +212,8 @@ export class QueueObject extends DurableObject<Env> {
     let results = resultsAfter(this.sql, batchId, after, limit);
     if (results.length === 0 && waitMs > 0 && progress.finished < progress.total) {
       await this.waiters.waitForResult(batchId, waitMs);
+      // Results tend to come in bursts: linger a moment so one answer carries several.
+      await new Promise((resolve) => setTimeout(resolve, RESULTS_LINGER_MS));
       results = resultsAfter(this.sql, batchId, after, limit);
       progress = batchProgress(this.sql, batchId) ?? progress;
     }

@@ -27,6 +27,7 @@ const agentRoutes: Array<[string, string, unknown?]> = [
   ["POST", "/v1/agent/heartbeat", { leaseIds: [lease] }],
   ["POST", "/v1/agent/results", { results: [{ leaseId: lease, ok: true, value: 1 }] }],
   ["POST", "/v1/agent/release", { leaseIds: [lease] }],
+  ["POST", "/v1/agent/exchange", { slots: 0, results: [{ leaseId: lease, ok: true, value: 1 }] }],
 ];
 
 type TokenKind = "none" | "malformed" | "wrong" | "submit" | "shared agent" | "agent credential" | "revoked agent";

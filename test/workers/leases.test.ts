@@ -222,3 +222,41 @@ describe("idempotent submit", () => {
     expect(batch.body.total).toBe(2);
   });
 });
+
+describe("exchange: the agent's cycle in one request", () => {
+  it("records results, confirms leases with progress, then hands out the next tasks", async () => {
+    const sub = await submit({ fn, inputs: [1, 2, 3, 4], queue: "exchange" });
+    const first = await call("POST", "/v1/agent/exchange", { body: { queue: "exchange", slots: 2, wait: 0 }, agentId: "ex" });
+    expect(first.status).toBe(200);
+    const [a, b] = tasksOf(first.body.envelope);
+    expect(first.body.results).toEqual({ accepted: [], stale: [] });
+    const second = await call("POST", "/v1/agent/exchange", {
+      body: {
+        queue: "exchange",
+        slots: 2,
+        wait: 0,
+        results: [{ leaseId: a!.leaseId, ok: true, value: 2 }],
+        leaseIds: [b!.leaseId],
+        progress: [{ leaseId: b!.leaseId, fraction: 0.25 }],
+      },
+      agentId: "ex",
+    });
+    expect(second.body.results).toEqual({ accepted: [a!.leaseId], stale: [] });
+    expect(second.body.heartbeat).toEqual({ active: [b!.leaseId], cancelled: [], stale: [] });
+    expect(tasksOf(second.body.envelope).map((t) => t.input)).toEqual([3, 4]);
+    expect((await call("GET", `/v1/jobs/${b!.jobId}`)).body.progress.fraction).toBe(0.25);
+    expect((await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`)).body).toMatchObject({ state: "done", value: 2 });
+  });
+
+  it("with slots 0 it only reports, and leases of another queue are stale", async () => {
+    await submit({ fn, input: 1, queue: "exchange-2" });
+    const t = tasksOf((await call("POST", "/v1/agent/exchange", { body: { queue: "exchange-2", slots: 1 }, agentId: "ex2" })).body.envelope)[0]!;
+    const res = await call("POST", "/v1/agent/exchange", {
+      body: { queue: "exchange-other", slots: 0, results: [{ leaseId: t.leaseId, ok: true, value: 2 }], leaseIds: [t.leaseId] },
+      agentId: "ex2",
+    });
+    expect(res.body).toEqual({ envelope: null, results: { accepted: [], stale: [t.leaseId] }, heartbeat: { active: [], cancelled: [], stale: [t.leaseId] } });
+    const ok = await call("POST", "/v1/agent/exchange", { body: { queue: "exchange-2", slots: 0, results: [{ leaseId: t.leaseId, ok: true, value: 2 }] }, agentId: "ex2" });
+    expect(ok.body.results.accepted).toEqual([t.leaseId]);
+  });
+});
