@@ -7,10 +7,11 @@ import { existsSync, readFileSync } from "node:fs";
 
 const here = new URL(".", import.meta.url).pathname;
 const { version } = JSON.parse(readFileSync(`${here}package.json`, "utf8"));
-const entries = ["cli", "sandbox-child"].filter((name) => existsSync(`${here}src/${name}.ts`));
+// entry (under src/) → output name (under dist/)
+const entries = { cli: "cli", "sandbox-child": "sandbox-child", "dist-cli/main": "dist" };
 
 await build({
-  entryPoints: entries.map((name) => `${here}src/${name}.ts`),
+  entryPoints: Object.entries(entries).map(([src, out]) => ({ in: `${here}src/${src}.ts`, out })),
   outdir: `${here}dist`,
   bundle: true,
   platform: "node",
@@ -21,4 +22,4 @@ await build({
   define: { __AGENT_VERSION__: JSON.stringify(version) },
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });
-if (existsSync(`${here}dist/cli.js`)) await chmod(`${here}dist/cli.js`, 0o755);
+for (const bin of ["cli", "dist"]) if (existsSync(`${here}dist/${bin}.js`)) await chmod(`${here}dist/${bin}.js`, 0o755);

@@ -122,7 +122,7 @@ agentRoutes.post("/heartbeat", async (c) => {
   for (const queue of byLeaseQueue.keys()) if (!groups.has(queue)) groups.set(queue, []);
   const answer: HeartbeatResponse = { active: [], cancelled: [], stale: [...unroutable] };
   for (const [queue, ids] of groups) {
-    const part = await queueStub(c.env, queue).heartbeat(ids, byLeaseQueue.get(queue) ?? []);
+    const part = await queueStub(c.env, queue).heartbeat(c.get("agentId"), ids, byLeaseQueue.get(queue) ?? []);
     answer.active.push(...part.active);
     answer.cancelled.push(...part.cancelled);
     answer.stale.push(...part.stale);
@@ -135,7 +135,7 @@ agentRoutes.post("/results", async (c) => {
   const { groups, unroutable } = byQueue(results, (r) => r.leaseId);
   const answer: ResultsResponse = { accepted: [], stale: [...unroutable] };
   for (const [queue, items] of groups) {
-    const part = await queueStub(c.env, queue).reportResults(items);
+    const part = await queueStub(c.env, queue).reportResults(c.get("agentId"), items);
     answer.accepted.push(...part.accepted);
     answer.stale.push(...part.stale);
   }

@@ -3,7 +3,7 @@
 
 import type { Context } from "hono";
 import type { z } from "zod";
-import { LIMITS } from "../protocol/index.js";
+import { jsonDepthExceeds, LIMITS } from "../protocol/index.js";
 import { ApiError } from "./errors.js";
 
 export function describeIssues(error: z.ZodError): string {
@@ -27,11 +27,17 @@ function tooLarge(maxBytes: number): ApiError {
 }
 
 export function parseJson(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new ApiError(400, "invalid_json", "the request body is not valid JSON");
   }
+  // Deep values would overflow later serialization (and the agent's); refuse them here.
+  if (jsonDepthExceeds(value, LIMITS.maxJsonDepth)) {
+    throw new ApiError(400, "too_deep", `the request body nests arrays or objects deeper than ${LIMITS.maxJsonDepth} levels`);
+  }
+  return value;
 }
 
 export function validate<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {

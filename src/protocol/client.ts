@@ -4,6 +4,7 @@
 export * from "./encoding.js";
 export * from "./ids.js";
 export * from "./limits.js";
+export * from "./json-depth.js";
 export * from "./codes.js";
 export type * from "./schemas.js";
 export * from "./types.js";

@@ -23,6 +23,7 @@ export const TASK_ERROR_CODES = [
   "sandbox_crashed",
   "not_serializable",
   "result_too_large",
+  "result_too_deep",
   "agent_shutdown",
 ] as const;
 export type TaskErrorCode = (typeof TASK_ERROR_CODES)[number];

@@ -57,7 +57,10 @@ export async function verifyEnvelope(
   const payload = typeof envelope?.payload === "string" ? parsePayload(envelope.payload) : null;
   if (!payload) return { ok: false, code: "malformed_envelope", reason: "payload is not a task payload" };
   const key = keys.find((k) => k.kid === envelope.kid);
-  if (!key) return { ok: false, code: "signature_rejected", reason: `key id ${String(envelope.kid)} is not pinned`, payload };
+  if (!key) {
+    const kid = typeof envelope.kid === "string" ? envelope.kid.slice(0, 32) : typeof envelope.kid;
+    return { ok: false, code: "signature_rejected", reason: `key id ${kid} is not pinned`, payload };
+  }
   if (typeof envelope.sig !== "string" || !(await verify(key.key, ENVELOPE_DOMAIN + envelope.payload, envelope.sig))) {
     return { ok: false, code: "signature_rejected", reason: "signature does not verify under the pinned key", payload };
   }

@@ -2,6 +2,7 @@
 export * from "./encoding.js";
 export * from "./ids.js";
 export * from "./limits.js";
+export * from "./json-depth.js";
 export * from "./codes.js";
 export * from "./schemas.js";
 export * from "./types.js";

@@ -19,6 +19,8 @@ export const LIMITS = {
   maxWaitSeconds: 25,
   /** Most results, heartbeats or lease ids in one agent request. */
   maxItemsPerRequest: 1000,
+  /** Deepest nesting of arrays and objects accepted in any JSON body (inputs and results included). */
+  maxJsonDepth: 64,
   /** Most results one results page returns. */
   maxResultsPage: 1000,
 } as const;

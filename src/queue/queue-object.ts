@@ -107,14 +107,14 @@ export class QueueObject extends DurableObject<Env> {
     return { kind: "tasks", envelope: await signEnvelope(payload, await this.key()) };
   }
 
-  async reportResults(results: TaskResult[]): Promise<ResultsResponse> {
+  async reportResults(agentId: string, results: TaskResult[]): Promise<ResultsResponse> {
     const accepted: string[] = [];
     const stale: string[] = [];
     const finished = new Set<string>();
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
       for (const result of results) {
-        const recorded = recordResult(this.sql, result, now, LIMITS.maxResultBytes);
+        const recorded = recordResult(this.sql, result, now, LIMITS.maxResultBytes, agentId);
         if (recorded.status === "stale") {
           stale.push(result.leaseId);
           continue;
@@ -133,14 +133,14 @@ export class QueueObject extends DurableObject<Env> {
     agentId: string,
     body: { results: TaskResult[]; leaseIds: string[]; progress: TaskProgress[]; slots: number; waitMs: number; session?: string },
   ): Promise<{ poll: PollAnswer; results: ResultsResponse; heartbeat: HeartbeatResponse }> {
-    const results = body.results.length ? await this.reportResults(body.results) : { accepted: [], stale: [] };
-    const heartbeat = body.leaseIds.length || body.progress.length ? await this.heartbeat(body.leaseIds, body.progress) : { active: [], cancelled: [], stale: [] };
+    const results = body.results.length ? await this.reportResults(agentId, body.results) : { accepted: [], stale: [] };
+    const heartbeat = body.leaseIds.length || body.progress.length ? await this.heartbeat(agentId, body.leaseIds, body.progress) : { active: [], cancelled: [], stale: [] };
     const poll: PollAnswer = body.slots > 0 ? await this.poll(queue, agentId, body.slots, body.waitMs, body.session) : { kind: "empty" };
     return { poll, results, heartbeat };
   }
 
-  async heartbeat(leaseIds: string[], progress: TaskProgress[] = []): Promise<HeartbeatResponse> {
-    const { progressed, ...answer } = this.ctx.storage.transactionSync(() => heartbeat(this.sql, leaseIds, Date.now(), progress));
+  async heartbeat(agentId: string, leaseIds: string[], progress: TaskProgress[] = []): Promise<HeartbeatResponse> {
+    const { progressed, ...answer } = this.ctx.storage.transactionSync(() => heartbeat(this.sql, agentId, leaseIds, Date.now(), progress));
     // Stream followers wake for progress as they do for results.
     for (const batchId of progressed) this.waiters.notifyResult(batchId);
     await this.scheduleWake();

@@ -151,10 +151,22 @@ export type Recorded =
   | { status: "stale" }
   | { status: "accepted"; batchId: string; outcome: "done" | "requeued" | "failed" };
 
-/** Records one result. Anything but the current, unexpired lease of a leased job is stale. */
-export function recordResult(sql: SqlStorage, result: TaskResult, now: number, maxResultBytes: number): Recorded {
+/**
+ * Records one result. Anything but the current, unexpired lease of a leased
+ * job, reported by the agent holding it, is stale — with one exception: an
+ * agent that was handed another agent's envelope (a misrouted or replayed
+ * answer) may refuse it while the lease is unconfirmed; that sends the task
+ * straight back without spending an attempt.
+ */
+export function recordResult(sql: SqlStorage, result: TaskResult, now: number, maxResultBytes: number, agentId: string): Recorded {
   const job = currentLease(sql, result.leaseId);
   if (!job || !isLive(job, now)) return { status: "stale" };
+  if (job.lease_agent !== agentId) {
+    if (!result.rejected || job.confirmed) return { status: "stale" };
+    endAttempt(sql, job.id, job.attempts, "rejected", now, undefined, result.rejected);
+    requeue(sql, job.id, job.failures, now);
+    return { status: "accepted", batchId: job.batch_id, outcome: "requeued" };
+  }
   if (result.rejected) {
     const error = { name: "Rejected", code: result.rejected, message: `agent refused the task: ${result.rejected}` };
     endAttempt(sql, job.id, job.attempts, "rejected", now, undefined, result.rejected);
@@ -183,6 +195,7 @@ export function recordResult(sql: SqlStorage, result: TaskResult, now: number, m
  */
 export function heartbeat(
   sql: SqlStorage,
+  agentId: string,
   leaseIds: string[],
   now: number,
   progress: TaskProgress[] = [],
@@ -190,19 +203,19 @@ export function heartbeat(
   const out = { active: [] as string[], cancelled: [] as string[], stale: [] as string[], progressed: new Set<string>() };
   for (const p of progress) {
     const job = currentLease(sql, p.leaseId);
-    if (!job || !isLive(job, now)) continue;
+    if (!job || !isLive(job, now) || job.lease_agent !== agentId) continue;
     sql.exec("UPDATE jobs SET progress = ?, progress_message = ?, progress_at = ? WHERE id = ?", p.fraction, p.message ?? null, now, job.id);
     out.progressed.add(job.batch_id);
   }
   for (const leaseId of leaseIds) {
     const job = currentLease(sql, leaseId);
-    if (job && isLive(job, now)) {
+    if (job && isLive(job, now) && job.lease_agent === agentId) {
       const expires = job.confirmed
         ? extendedExpiry(job.lease_expires, now, job.grace_ms)
         : Math.max(job.lease_expires, leaseExpiry(now, job.timeout_ms, job.grace_ms));
       sql.exec("UPDATE jobs SET lease_expires = ?, confirmed = 1 WHERE id = ?", expires, job.id);
       out.active.push(leaseId);
-    } else if (job?.state === "cancelled") {
+    } else if (job?.state === "cancelled" && job.lease_agent === agentId) {
       out.cancelled.push(leaseId);
     } else {
       out.stale.push(leaseId);

@@ -1,6 +1,7 @@
 // Starts a real dist-agent process (the built worker-agent/dist/cli.js) for
-// end-to-end tests: collects its stderr lines, resolves once it logs `ready`,
-// and stops it with SIGTERM (SIGKILL after 10 s).
+// end-to-end tests: collects its stderr lines (with the time each arrived),
+// resolves once it logs `ready` (or at once, with waitReady: false), and stops
+// it with SIGTERM (SIGKILL after 10 s).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -11,10 +12,12 @@ export const AGENT_CLI = `${root}worker-agent/dist/cli.js`;
 export interface AgentProc {
   proc: ChildProcess;
   pid: number;
-  /** The X-Agent-Id the agent sends, parsed from its ready line. */
+  /** The agent id the coordinator assigned at enrollment, parsed from the ready line ("" with waitReady: false). */
   agentId: string;
   /** Every stderr line so far. */
   lines: string[];
+  /** Date.now() when each line of `lines` arrived. */
+  times: number[];
   /** Resolves with the first line (already seen or future) matching `re`. */
   waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
   /** How many lines so far match `re`. */
@@ -34,6 +37,8 @@ export async function startAgent(opts: {
   queue?: string;
   args?: string[];
   env?: Record<string, string>;
+  /** Resolve once the agent logs `ready` (default); false resolves at once, for agents expected to fail. */
+  waitReady?: boolean;
 }): Promise<AgentProc> {
   const args = [AGENT_CLI, "--url", opts.url, "--token", opts.token, "--public-key", opts.publicKey];
   args.push("--concurrency", String(opts.concurrency ?? 1), "--name", opts.name ?? "test-agent");
@@ -44,6 +49,7 @@ export async function startAgent(opts: {
 
   const proc = spawn(process.execPath, args, { env, stdio: ["ignore", "ignore", "pipe"] });
   const lines: string[] = [];
+  const times: number[] = [];
   const watchers = new Set<(line: string) => void>();
   let partial = "";
   proc.stderr!.setEncoding("utf8");
@@ -52,6 +58,7 @@ export async function startAgent(opts: {
     partial = parts.pop()!;
     for (const line of parts) {
       lines.push(line);
+      times.push(Date.now());
       for (const watch of watchers) watch(line);
     }
   });
@@ -97,11 +104,12 @@ export async function startAgent(opts: {
     clearTimeout(timer);
   };
 
+  const count = (re: RegExp): number => lines.filter((l) => re.test(l)).length;
+  if (opts.waitReady === false) return { proc, pid: proc.pid!, agentId: "", lines, times, waitForLine, count, kill, exited, stop };
   try {
     const ready = await waitForLine(/ ready agentId=(\S+)/, 15_000);
     const agentId = / ready agentId=(\S+)/.exec(ready)![1]!;
-    const count = (re: RegExp): number => lines.filter((l) => re.test(l)).length;
-    return { proc, pid: proc.pid!, agentId, lines, waitForLine, count, kill, exited, stop };
+    return { proc, pid: proc.pid!, agentId, lines, times, waitForLine, count, kill, exited, stop };
   } catch (err) {
     kill("SIGKILL");
     throw err;

@@ -1,5 +1,6 @@
-// loadConfig: flags over environment over defaults, required options, and
-// the three ways to give the public key to pin.
+// loadConfig: flags over environment over defaults, required options, the
+// ways to give the public keys to pin (several, for rotation) and the
+// submitter keys to trust, and --allow-net.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,16 +36,17 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("loadConfig", () => {
-  it("fills defaults and derives an agent id from the name", async () => {
+  it("fills defaults; the name (sent when enrolling) defaults to the host name made valid", async () => {
     const c = await config(base());
     expect(c).toMatchObject({
       url: "http://127.0.0.1:8787", token: "t0k", queue: DEFAULTS.queue, waitSeconds: 25, clockSkewMs: 5_000,
       maxMemoryMb: 512, heartbeatMs: 5_000, shutdownGraceMs: 30_000, labels: [], logLevel: "info",
+      trustedSubmitters: [], allowNet: false,
     });
     expect(c.concurrency).toBeGreaterThanOrEqual(1);
-    expect(c.name).toBe(hostname().replace(/[^A-Za-z0-9._-]/g, "-"));
-    expect(c.agentId).toMatch(new RegExp(`^${c.name.replace(/\./g, "\\.")}-[A-Za-z0-9_-]{6}$`));
-    expect((await config(base())).agentId).not.toBe(c.agentId); // new per start
+    expect(c.name).toBe(hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 48));
+    expect(c.name).toMatch(/^[A-Za-z0-9_-]{1,48}$/);
+    expect(c).not.toHaveProperty("agentId"); // the coordinator assigns it at enrollment
     expect(c.publicKeys).toEqual([{ kty: "OKP", crv: "Ed25519", x: jwk.x, kid: jwk.kid }]);
   });
 
@@ -57,7 +59,17 @@ describe("loadConfig", () => {
     expect(fromEnv).toMatchObject({ url: "https://coord.example", token: "from-env", queue: "envq", concurrency: 7, name: "envname", labels: ["gpu", "big"], clockSkewMs: 100 });
     const flags = await config(["--token", "from-flag", "--queue", "flagq", "--concurrency", "3", "--name", "flagname", "--labels", "a", "--wait", "5", "--max-memory-mb", "64", "--heartbeat-ms", "250", "--shutdown-grace-ms", "0"], env);
     expect(flags).toMatchObject({ url: "https://coord.example", token: "from-flag", queue: "flagq", concurrency: 3, name: "flagname", labels: ["a"], waitSeconds: 5, maxMemoryMb: 64, heartbeatMs: 250, shutdownGraceMs: 0 });
-    expect(flags.agentId).toMatch(/^flagname-/);
+  });
+
+  it("refuses a --name the coordinator would refuse", async () => {
+    for (const name of ["has.dot", "", "x".repeat(49), "sp ace"]) expect(await codeOf(loadConfig([...base(), "--name", name], {})), name).toBe("bad_option");
+    expect((await config([...base(), "--name", "A_b-9"])).name).toBe("A_b-9");
+  });
+
+  it("takes --allow-net or DIST_ALLOW_NET=1 to let tasks use the network", async () => {
+    expect((await config([...base(), "--allow-net"])).allowNet).toBe(true);
+    expect((await config(base(), { DIST_ALLOW_NET: "1" })).allowNet).toBe(true);
+    expect((await config(base(), { DIST_ALLOW_NET: "0" })).allowNet).toBe(false);
   });
 
   it("refuses a missing url, token or public key with missing_option", async () => {
@@ -89,6 +101,26 @@ describe("loadConfig", () => {
     for (const bad of [join(dir, "missing.json"), "{\"kty\":\"RSA\"}", "A".repeat(42), "{not json"]) {
       expect(await codeOf(loadConfig(["--url", "http://x", "--token", "t", "--public-key", bad], {})), bad).toBe("bad_public_key");
     }
+  });
+
+  it("pins several coordinator keys: comma-separated x values, a repeated flag, or a JWKS", async () => {
+    const second = (await generateSigningKey()).jwk;
+    const third = (await generateSigningKey()).jwk;
+    const xs = (c: AgentConfig) => c.publicKeys.map((k) => k.x);
+    expect(xs(await config(["--url", "http://x", "--token", "t", "--public-key", `${jwk.x},${second.x}`]))).toEqual([jwk.x, second.x]);
+    expect(xs(await config(["--url", "http://x", "--token", "t", `--public-key=${jwk.x}`, "--public-key", `${second.x}, ${third.x}`]))).toEqual([jwk.x, second.x, third.x]);
+    expect(xs(await config(["--url", "http://x", "--token", "t"], { DIST_PUBLIC_KEY: `${second.x},${jwk.x},${second.x}` }))).toEqual([second.x, jwk.x]);
+  });
+
+  it("reads --trust-submitter (or DIST_TRUST_SUBMITTER) in the same forms, and refuses a bad one with bad_trust_key", async () => {
+    const submitter = (await generateSigningKey()).jwk;
+    const other = (await generateSigningKey()).jwk;
+    const file = join(dir, "submitters.json");
+    writeFileSync(file, JSON.stringify({ keys: [other] }));
+    const trusted = (c: AgentConfig) => c.trustedSubmitters.map((k) => k.x);
+    expect(trusted(await config([...base(), "--trust-submitter", submitter.x, "--trust-submitter", file]))).toEqual([submitter.x, other.x]);
+    expect(trusted(await config(base(), { DIST_TRUST_SUBMITTER: `${submitter.x},${other.x}` }))).toEqual([submitter.x, other.x]);
+    expect(await codeOf(loadConfig([...base(), "--trust-submitter", "not-a-key"], {}))).toBe("bad_trust_key");
   });
 
   it("answers --help and --version without requiring anything else", async () => {

@@ -1,5 +1,5 @@
 // One agent against a real coordinator: long-poll latency, leases after a
-// SIGKILL, and the first cut of the sandbox.
+// SIGKILL, and the sandbox as a submitted task meets it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProc } from "../helpers/agent.js";
 import { submitter } from "../helpers/client.js";
@@ -70,7 +70,7 @@ describe("leases", () => {
   });
 });
 
-describe("sandbox, first cut", () => {
+describe("sandbox", () => {
   it("a runaway while(true){} is stopped at its time limit while the agent keeps serving other tasks", async () => {
     await agent({ name: "sandbox", concurrency: 2, queue: "sandbox" });
     const loop = await api.call("POST", "/v1/jobs", { fn: "() => { while (true) {} }", input: null, queue: "sandbox", timeoutMs: 1000, maxAttempts: 1 });
@@ -88,25 +88,23 @@ describe("sandbox, first cut", () => {
     expect((await api.collect(after.body.batchId, 10_000)).map((r) => r.value).sort()).toEqual([3, 6]);
   });
 
-  it("a task cannot read the agent's token from its environment, argv or the agent's files", async () => {
+  it("a task cannot reach the agent's token: no process, no modules, no file reads, no network", async () => {
     await agent({ name: "secret", concurrency: 1, queue: "secret" });
     const probe = `async () => {
-      const out = { env: process.env, argv: process.argv, execArgv: process.execArgv, reads: {} };
-      let fs;
-      try { fs = await import("node:fs"); } catch (e) { out.reads.import = String(e); }
-      for (const p of ["/proc/" + process.ppid + "/cmdline", "/proc/" + process.ppid + "/environ", "/proc/self/environ", process.cwd() + "/.dev.vars"]) {
-        try { out.reads[p] = fs.readFileSync(p, "utf8"); } catch (e) { out.reads[p] = "denied: " + (e.code || e.message); }
+      const out = { globals: [typeof process, typeof require, typeof Buffer], tries: {} };
+      for (const m of ["node:process", "node:fs", "node:child_process"]) {
+        try { await import(m); out.tries[m] = "imported"; } catch (e) { out.tries[m] = "denied: " + e.code; }
+      }
+      for (const p of ["file:///proc/self/environ", "file://" + "/proc/1/cmdline", "${coord.url}/v1/keys"]) {
+        try { await fetch(p); out.tries[p] = "fetched"; } catch (e) { out.tries[p] = "denied: " + e.code; }
       }
       return out;
     }`;
     const sub = await api.call("POST", "/v1/jobs", { fn: probe, input: null, queue: "secret", maxAttempts: 1 });
     const [result] = await api.collect(sub.body.batchId, 10_000);
     expect(result.ok).toBe(true);
-    const text = JSON.stringify(result.value);
-    expect(text).not.toContain(coord.agentToken);
-    expect(Object.keys(result.value.env)).toEqual([]);
-    for (const [path, read] of Object.entries(result.value.reads)) {
-      expect(read, path).toMatch(/^denied: /);
-    }
+    expect(JSON.stringify(result.value)).not.toContain(coord.agentToken);
+    expect(result.value.globals).toEqual(["undefined", "undefined", "undefined"]);
+    for (const [what, outcome] of Object.entries(result.value.tries)) expect(outcome, what).toMatch(/^denied: /);
   });
 });

@@ -87,16 +87,23 @@ describe("an agent refuses, reports and logs", () => {
   });
 
   it("an envelope addressed to another agent", async () => {
+    // The proxy makes the agent's first long-poll as another enrolled agent, so the answer is signed for that one.
+    const other = await fetch(`${coord.url}/v1/agent/enroll`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${coord.agentToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "someone-else" }),
+    }).then((r) => r.json() as Promise<{ agentId: string; credential: string }>);
     let swapped = false;
     const { agent } = await agentBehind("other-agent", {
-      requestHeaders: (path, headers) => (path.startsWith("/v1/agent/poll") && !swapped ? { ...headers, "x-agent-id": "someone-else" } : headers),
+      requestHeaders: (path, headers) =>
+        path.startsWith("/v1/agent/poll") && !swapped ? { ...headers, authorization: `Bearer ${other.credential}`, "x-agent-id": other.agentId } : headers,
       response: (path, status) => {
         if (path.startsWith("/v1/agent/poll") && status === 200) swapped = true;
         return undefined;
       },
     });
     const job = await runAndCheck("other-agent", agent, "wrong_agent");
-    expect(job.history[0].agentId).toBe("someone-else");
+    expect(job.history[0].agentId).toBe(other.agentId);
   });
 
   it("an envelope past its expiresAt", async () => {

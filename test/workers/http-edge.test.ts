@@ -177,6 +177,8 @@ describe("bad input gets a 4xx JSON error with a stable code", () => {
     ["POST", "/v1/agent/results", { body: { results: [] } }, 400, "invalid_request"],
     ["POST", "/v1/agent/results", { body: { results: [{ leaseId: lease, ok: false, rejected: "because" }] } }, 400, "invalid_request"],
     ["POST", "/v1/agent/enroll", { body: { name: "has spaces" } }, 400, "invalid_request"],
+    ["POST", "/v1/jobs", { raw: `{"fn":"(x)=>x","input":${"[".repeat(10_000)}${"]".repeat(10_000)}}` }, 400, "too_deep"],
+    ["POST", "/v1/agent/results", { raw: `{"results":[{"leaseId":"${lease}","ok":true,"value":${"[".repeat(100_000)}${"]".repeat(100_000)}}]}` }, 400, "too_deep"],
     ["POST", "/v1/agent/poll", { body: { slots: 1, session: "short" } }, 400, "invalid_request"],
     ["POST", "/v1/jobs", { body: { fn: "(x)=>x", input: 1, signer: "A".repeat(43) } }, 400, "invalid_request"],
     ["POST", "/v1/jobs", { body: { fn: "(x)=>x", inputs: [1, 2], signer: "A".repeat(43), signatures: ["A".repeat(86)] } }, 400, "invalid_request"],

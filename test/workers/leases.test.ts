@@ -260,3 +260,26 @@ describe("exchange: the agent's cycle in one request", () => {
     expect(ok.body.results.accepted).toEqual([t.leaseId]);
   });
 });
+
+describe("only the lease's agent speaks for it", () => {
+  it("another agent's heartbeat and result for a lease are stale", async () => {
+    const sub = await submit({ fn, input: 4, queue: "owner" });
+    const t = tasksOf((await poll({ slots: 1, wait: 0, queue: "owner" }, "holder")).body)[0]!;
+    await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [t.leaseId] }, agentId: "holder" });
+    const hb = await call("POST", "/v1/agent/heartbeat", { body: { leaseIds: [t.leaseId] }, agentId: "meddler" });
+    expect(hb.body).toEqual({ active: [], cancelled: [], stale: [t.leaseId] });
+    expect((await report([{ leaseId: t.leaseId, ok: true, value: 0 }], "meddler")).body.stale).toEqual([t.leaseId]);
+    expect((await report([{ leaseId: t.leaseId, ok: false, rejected: "wrong_agent" }], "meddler")).body.stale).toEqual([t.leaseId]);
+    expect((await report([{ leaseId: t.leaseId, ok: true, value: 8 }], "holder")).body.accepted).toEqual([t.leaseId]);
+    expect((await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`)).body).toMatchObject({ state: "done", value: 8 });
+  });
+
+  it("an agent handed another's unconfirmed envelope may refuse it: the task goes back without spending an attempt", async () => {
+    const sub = await submit({ fn, input: 4, queue: "misrouted", maxAttempts: 1 });
+    const t = tasksOf((await poll({ slots: 1, wait: 0, queue: "misrouted" }, "addressee")).body)[0]!;
+    expect((await report([{ leaseId: t.leaseId, ok: false, rejected: "wrong_agent" }], "receiver")).body.accepted).toEqual([t.leaseId]);
+    const job = (await call("GET", `/v1/jobs/${sub.body.jobIds[0]}`)).body;
+    expect(job).toMatchObject({ state: "queued", failures: 0 });
+    expect(job.history[0]).toMatchObject({ outcome: "rejected", rejected: "wrong_agent" });
+  });
+});

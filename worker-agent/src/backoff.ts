@@ -33,6 +33,8 @@ export interface RetryOptions {
   onRetry?: (err: unknown, attempt: number) => void;
   /** The wait between tries; defaults to sleep(). A caller can supply one that something else cuts short. */
   pause?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** The least wait after this error, in ms (the server's Retry-After); the backoff never waits less. */
+  minDelay?: (err: unknown) => number;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function retry<T>(op: () => Promise<T>, opts: RetryOptions): Promis
     } catch (err) {
       if (opts.signal.aborted || !opts.isRetryable(err)) throw err;
       opts.onRetry?.(err, attempt + 1);
-      await (opts.pause ?? sleep)(backoffDelay(attempt), opts.signal);
+      await (opts.pause ?? sleep)(Math.max(backoffDelay(attempt), opts.minDelay?.(err) ?? 0), opts.signal);
       if (opts.signal.aborted) throw err;
     }
   }

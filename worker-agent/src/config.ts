@@ -1,11 +1,11 @@
 // The agent's configuration: the one place that reads argv and the
 // environment. Flags win over environment variables, which win over DEFAULTS.
 
-import { readFile } from "node:fs/promises";
 import { availableParallelism, hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { CLOCK_SKEW_MS, DEFAULT_QUEUE, LIMITS, parsePublicKeys, QUEUE_NAME_RE, randomId, type PublicJwk } from "../../src/protocol/client.js";
+import { CLOCK_SKEW_MS, DEFAULT_QUEUE, LIMITS, QUEUE_NAME_RE, type PublicJwk } from "../../src/protocol/client.js";
 import { AgentError } from "./errors.js";
+import { readPublicKeys } from "./key-options.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
 
 declare const __AGENT_VERSION__: string | undefined;
@@ -23,13 +23,18 @@ export const DEFAULTS = {
 
 export interface AgentConfig {
   url: string;
+  /** The shared agent token: used once, to enroll; the agent clears this field once it has its own credential. */
   token: string;
+  /** The coordinator's keys (several while a key rotates). */
   publicKeys: PublicJwk[];
+  /** Submitters whose signed tasks alone this agent runs (--trust-submitter); empty: signatures are not required. */
+  trustedSubmitters: PublicJwk[];
+  /** Tasks may use fetch (--allow-net); otherwise the sandbox has no network. */
+  allowNet: boolean;
   queue: string;
   concurrency: number;
+  /** Sent when enrolling; the coordinator makes the agent id from it. */
   name: string;
-  /** Sent as X-Agent-Id: `${name}-${6 random chars}`, new per process start. */
-  agentId: string;
   labels: string[];
   waitSeconds: number;
   clockSkewMs: number;
@@ -46,6 +51,7 @@ const VALUE_FLAGS = {
   url: "DIST_URL",
   token: "DIST_AGENT_TOKEN",
   "public-key": "DIST_PUBLIC_KEY",
+  "trust-submitter": "DIST_TRUST_SUBMITTER",
   queue: "DIST_QUEUE",
   concurrency: "DIST_CONCURRENCY",
   name: "DIST_NAME",
@@ -58,20 +64,26 @@ const VALUE_FLAGS = {
   "log-level": "DIST_LOG_LEVEL",
 } as const;
 type ValueFlag = keyof typeof VALUE_FLAGS;
+/** Flags that may be given more than once; their values add up. */
+const REPEATABLE = new Set<ValueFlag>(["public-key", "trust-submitter"]);
+const BOOLEAN_FLAGS = { "allow-net": "DIST_ALLOW_NET" } as const;
+const NAME_RE = /^[A-Za-z0-9_-]{1,48}$/;
 
 /** The --help text: every flag, its environment variable and its default. */
 export function usage(): string {
   const rows: Array<[string, string, string]> = [
     ["--url <url>", "coordinator base URL (required)", "DIST_URL"],
-    ["--token <token>", "agent token (required)", "DIST_AGENT_TOKEN"],
-    ["--public-key <key>", "coordinator public key to pin: base64url x, JWK JSON, or a JWK/JWKS file (required)", "DIST_PUBLIC_KEY"],
+    ["--token <token>", "shared agent token, used once to enroll (required; prefer the env var: argv is visible to ps)", "DIST_AGENT_TOKEN"],
+    ["--public-key <key>", "coordinator public key(s) to pin: base64url x (comma-separated for several), JWK/JWKS JSON, or a file; repeatable (required)", "DIST_PUBLIC_KEY"],
+    ["--trust-submitter <key>", "run only tasks signed by these submitter keys (same forms; repeatable); others are refused as submitter_untrusted", "DIST_TRUST_SUBMITTER"],
+    ["--allow-net", "let tasks use fetch (off by default: tasks have no network)", "DIST_ALLOW_NET=1"],
     ["--queue <name>", `queue to serve (default ${DEFAULTS.queue})`, "DIST_QUEUE"],
     ["--concurrency <n>", `tasks run at once (default: CPU count, here ${availableParallelism()})`, "DIST_CONCURRENCY"],
-    ["--name <name>", "agent name; the agent id is <name>-<random> (default: host name)", "DIST_NAME"],
+    ["--name <name>", "agent name, 1-48 of A-Z a-z 0-9 _ -; the coordinator assigns the id <name>-<random> (default: host name)", "DIST_NAME"],
     ["--labels <a,b,...>", "comma-separated labels sent with each poll", "DIST_LABELS"],
     ["--wait <seconds>", `long-poll wait, at most ${LIMITS.maxWaitSeconds} (default ${DEFAULTS.waitSeconds})`, "DIST_WAIT"],
     ["--clock-skew-ms <ms>", `allowed clock difference (default ${DEFAULTS.clockSkewMs})`, "DIST_CLOCK_SKEW_MS"],
-    ["--max-memory-mb <mb>", `sandbox heap limit per slot (default ${DEFAULTS.maxMemoryMb})`, "DIST_MAX_MEMORY_MB"],
+    ["--max-memory-mb <mb>", `sandbox heap limit per slot; a slot also dies past this + 256 MB resident (default ${DEFAULTS.maxMemoryMb})`, "DIST_MAX_MEMORY_MB"],
     ["--heartbeat-ms <ms>", `heartbeat interval while tasks run (default ${DEFAULTS.heartbeatMs})`, "DIST_HEARTBEAT_MS"],
     ["--shutdown-grace-ms <ms>", `time running tasks get on SIGINT/SIGTERM (default ${DEFAULTS.shutdownGraceMs})`, "DIST_SHUTDOWN_GRACE_MS"],
     ["--log-level <level>", `debug, info, warn or error (default ${DEFAULTS.logLevel})`, "DIST_LOG_LEVEL"],
@@ -82,15 +94,19 @@ export function usage(): string {
   const lines = rows.map(([flag, text, env]) => `  ${flag.padEnd(width)}${text}${env ? `\n  ${"".padEnd(width)}  env ${env}` : ""}`);
   return [
     "Usage: dist-agent --url <coordinator> --token <agent token> --public-key <key> [options]",
+    "       dist-agent keys generate [--out <file>]     make an Ed25519 key pair (see: dist-agent keys --help)",
+    "       dist-agent sign --key <file> --fn <file.js> --inputs <inputs.json>   sign a batch (see: dist-agent sign --help)",
     "",
-    "Runs JavaScript tasks from a dist coordinator in a sandbox on this machine.",
+    "Runs JavaScript tasks from a dist coordinator in a sandbox on this machine. At start it enrolls",
+    "with the agent token and then uses only the credential the coordinator gives it.",
     "Flags win over environment variables.",
     "",
     ...lines,
     "",
     "The first SIGINT/SIGTERM stops polling, lets running tasks finish within --shutdown-grace-ms and hands",
     "the rest back to the queue (no attempt spent); a second one exits at once.",
-    "Exit codes: 0 stopped, 2 bad configuration or refused token, 1 unexpected error, 130 second signal.",
+    "Exit codes: 0 stopped, 2 bad configuration, refused token or revoked agent, 1 unexpected error,",
+    "130 second signal.",
   ].join("\n");
 }
 
@@ -105,29 +121,9 @@ function int(flag: ValueFlag, text: string, min: number, max: number): number {
   return n;
 }
 
-/** Reads the key material `--public-key` names: inline JSON, a bare x value, or a file. */
-async function publicKeysFrom(value: string): Promise<PublicJwk[]> {
-  const trimmed = value.trim();
-  let text = trimmed;
-  if (!trimmed.startsWith("{") && !/^[A-Za-z0-9_-]{43}$/.test(trimmed)) {
-    try {
-      text = await readFile(trimmed, "utf8");
-    } catch {
-      fail("bad_public_key", "--public-key is neither a base64url key, a JWK, nor a readable file");
-    }
-  }
-  try {
-    const keys = await parsePublicKeys(text);
-    if (keys.length === 0) fail("bad_public_key", "--public-key holds no keys");
-    return keys;
-  } catch (err) {
-    if (err instanceof AgentError) throw err;
-    return fail("bad_public_key", `--public-key is not a usable Ed25519 public key (${(err as Error).message})`);
-  }
-}
-
-function sanitizeName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100) || "agent";
+/** The host name made into an agent name: 1-48 of A-Z a-z 0-9 _ - (dots and the rest become "-"). */
+function nameFromHost(host: string): string {
+  return host.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 48) || "agent";
 }
 
 /**
@@ -149,12 +145,12 @@ function joinValues(argv: string[]): string[] {
 }
 
 export async function loadConfig(argv: string[], env: Record<string, string | undefined>): Promise<LoadedConfig> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | string[] | boolean | undefined>;
   try {
-    const options = Object.fromEntries(Object.keys(VALUE_FLAGS).map((k) => [k, { type: "string" as const }]));
+    const options = Object.fromEntries(Object.keys(VALUE_FLAGS).map((k) => [k, { type: "string" as const, multiple: REPEATABLE.has(k as ValueFlag) }]));
     ({ values } = parseArgs({
       args: joinValues(argv),
-      options: { ...options, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
+      options: { ...options, "allow-net": { type: "boolean" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
       strict: true,
       allowPositionals: false,
     }));
@@ -172,6 +168,13 @@ export async function loadConfig(argv: string[], env: Record<string, string | un
   };
   const required = (flag: ValueFlag): string =>
     get(flag)?.trim() || fail("missing_option", `--${flag} (or ${VALUE_FLAGS[flag]}) is required; see --help`);
+  /** A repeatable flag's values, or else its environment variable's. */
+  const all = (flag: ValueFlag): string[] => {
+    const v = values[flag];
+    if (Array.isArray(v) && v.length > 0) return v;
+    const e = env[VALUE_FLAGS[flag]];
+    return e === undefined || e === "" ? [] : [e];
+  };
 
   const url = required("url");
   let parsedUrl: URL;
@@ -182,7 +185,12 @@ export async function loadConfig(argv: string[], env: Record<string, string | un
   }
   if (parsedUrl.protocol !== "http:" && parsedUrl.protocol !== "https:") fail("bad_option", "--url must be http:// or https://");
   const token = required("token");
-  const publicKeys = await publicKeysFrom(required("public-key"));
+  if (all("public-key").length === 0) required("public-key");
+  const publicKeys = await readPublicKeys(all("public-key"), "public-key", "bad_public_key");
+  const trust = all("trust-submitter");
+  const trustedSubmitters = trust.length > 0 ? await readPublicKeys(trust, "trust-submitter", "bad_trust_key") : [];
+  const allowNetEnv = env[BOOLEAN_FLAGS["allow-net"]];
+  const allowNet = values["allow-net"] === true || (allowNetEnv !== undefined && /^(1|true|yes)$/i.test(allowNetEnv));
 
   const queue = get("queue") ?? DEFAULTS.queue;
   if (!QUEUE_NAME_RE.test(queue)) fail("bad_option", `--queue must match ${QUEUE_NAME_RE.source}`);
@@ -190,7 +198,9 @@ export async function loadConfig(argv: string[], env: Record<string, string | un
   if (labels.length > 32 || labels.some((l) => l.length > 64)) fail("bad_option", "--labels: at most 32 labels of at most 64 characters");
   const logLevel = (get("log-level") ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) fail("bad_option", `--log-level must be one of ${LOG_LEVELS.join(", ")}`);
-  const name = sanitizeName(get("name") ?? hostname());
+  const givenName = get("name");
+  if (givenName !== undefined && !NAME_RE.test(givenName)) fail("bad_option", "--name must be 1-48 of A-Z a-z 0-9 _ -");
+  const name = givenName ?? nameFromHost(hostname());
   const opt = (flag: ValueFlag, fallback: number, min: number, max: number): number => {
     const text = get(flag);
     return text === undefined ? fallback : int(flag, text, min, max);
@@ -202,10 +212,11 @@ export async function loadConfig(argv: string[], env: Record<string, string | un
       url: parsedUrl.href.replace(/\/+$/, ""),
       token,
       publicKeys,
+      trustedSubmitters,
+      allowNet,
       queue,
       concurrency: opt("concurrency", Math.min(availableParallelism(), LIMITS.maxSlots), 1, LIMITS.maxSlots),
       name,
-      agentId: `${name}-${randomId(6).slice(0, 6)}`,
       labels,
       waitSeconds: opt("wait", DEFAULTS.waitSeconds, 0, LIMITS.maxWaitSeconds),
       clockSkewMs: opt("clock-skew-ms", DEFAULTS.clockSkewMs, 0, 3_600_000),

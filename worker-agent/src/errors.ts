@@ -4,6 +4,8 @@
 
 export class AgentError extends Error {
   override name = "AgentError";
+  /** How long the coordinator asked to wait before trying again (Retry-After), in ms. */
+  retryAfterMs?: number;
   constructor(
     readonly code: string,
     message: string,

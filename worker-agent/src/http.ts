@@ -1,6 +1,7 @@
 // The agent's HTTP client: keep-alive node:http/node:https (global fetch costs
-// 2–3x the CPU per request here), JSON in and out, auth headers on every
-// request, and the one place that decides which failures are worth retrying.
+// 2–3x the CPU per request here), JSON in and out, the agent's credential on
+// every request once it has enrolled, and the one place that decides which
+// failures are worth retrying and which end the agent.
 
 import http from "node:http";
 import https from "node:https";
@@ -14,12 +15,12 @@ export interface HttpResponse<T = unknown> {
 export interface RequestOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Sent instead of the agent's credential (enrollment uses the shared agent token). */
+  authorization?: string;
 }
 
 export interface HttpClientOptions {
   url: string;
-  token: string;
-  agentId: string;
   userAgent?: string;
   /** Largest response body read, in bytes. */
   maxResponseBytes?: number;
@@ -45,13 +46,35 @@ export function isRetryable(errOrStatus: unknown): boolean {
   return typeof code === "string" && RETRYABLE_CODES.has(code);
 }
 
+/** A refusal that no retry can change: the agent stops (exit code 2). */
+export function isFatal(err: unknown): boolean {
+  return err instanceof AgentError && (err.status === 401 || err.status === 403);
+}
+
+/** How long the coordinator asked us to wait (Retry-After on a 429 or 503), in ms; 0 if it did not. */
+export function retryAfterMs(err: unknown): number {
+  return err instanceof AgentError ? (err.retryAfterMs ?? 0) : 0;
+}
+
+const UNAUTHORIZED: Record<string, string> = {
+  revoked: "this agent was revoked by the coordinator's operator (401 revoked)",
+  enroll_required: "the coordinator wants an enrolled agent's credential here, not the shared token (401 enroll_required)",
+};
+
 /** The AgentError for a non-2xx answer; `code` is the coordinator's error code when it sent one. */
-function statusError(status: number, body: unknown): AgentError {
+function statusError(status: number, body: unknown, retryAfter: string | undefined): AgentError {
   const sent = (body as { error?: { code?: unknown } } | null)?.error?.code;
   const detail = typeof sent === "string" ? sent.slice(0, 64) : "";
-  if (status === 401) return new AgentError("unauthorized", "the coordinator refused the agent token (401)", status);
+  if (status === 401) {
+    const known = UNAUTHORIZED[detail];
+    return known ? new AgentError(detail, known, status) : new AgentError("unauthorized", "the coordinator refused the agent's token or credential (401)", status);
+  }
   if (status === 403) return new AgentError("forbidden", "the coordinator forbade this agent (403)", status);
-  return new AgentError(detail || `http_${status}`, `the coordinator answered ${status}${detail ? ` ${detail}` : ""}`, status);
+  const err = new AgentError(detail || `http_${status}`, `the coordinator answered ${status}${detail ? ` ${detail}` : ""}`, status);
+  // Retry-After in seconds (the HTTP-date form is not used by the coordinator); capped at 10 minutes.
+  const seconds = Number(retryAfter);
+  if ((status === 429 || status === 503) && retryAfter && Number.isFinite(seconds) && seconds > 0) err.retryAfterMs = Math.min(seconds, 600) * 1000;
+  return err;
 }
 
 function abortError(): Error {
@@ -71,13 +94,14 @@ export class HttpClient {
     this.base = new URL(opts.url);
     this.transport = this.base.protocol === "https:" ? https : http;
     this.agent = new this.transport.Agent({ keepAlive: true, keepAliveMsecs: 15_000 });
-    this.headers = {
-      authorization: `Bearer ${opts.token}`,
-      "x-agent-id": opts.agentId,
-      accept: "application/json",
-      "user-agent": opts.userAgent ?? "dist-agent",
-    };
+    this.headers = { accept: "application/json", "user-agent": opts.userAgent ?? "dist-agent" };
     this.maxResponseBytes = opts.maxResponseBytes ?? 512 * 1024 * 1024;
+  }
+
+  /** From now on every request carries this agent's id and credential (from enrollment). */
+  identify(agentId: string, credential: string): void {
+    this.headers.authorization = `Bearer ${credential}`;
+    this.headers["x-agent-id"] = agentId;
   }
 
   /**
@@ -89,6 +113,10 @@ export class HttpClient {
     if (signal?.aborted) return Promise.reject(abortError());
     const payload = jsonBody === undefined ? undefined : Buffer.from(JSON.stringify(jsonBody));
     const headers: Record<string, string | number> = { ...this.headers };
+    if (opts.authorization !== undefined) {
+      headers.authorization = opts.authorization;
+      delete headers["x-agent-id"];
+    }
     if (payload) Object.assign(headers, { "content-type": "application/json", "content-length": payload.length });
 
     return new Promise((resolve, reject) => {
@@ -138,7 +166,7 @@ export class HttpClient {
               }
             }
             if (status >= 200 && status < 300) finish(null, { status, body: body as T | null });
-            else finish(statusError(status, body));
+            else finish(statusError(status, body, res.headers["retry-after"]));
           });
         },
       );

@@ -4,22 +4,25 @@
 // the moment it arrives until the coordinator has acknowledged its result, so
 // the coordinator never sees this agent holding more than `concurrency` leases.
 // Accepted tasks are confirmed at once (see heartbeat.ts); stopping is in
-// shutdown.ts.
+// shutdown.ts. Before anything else the agent enrolls (enroll.ts) and makes
+// a session nonce that every envelope it runs must echo.
 
 import { fileURLToPath } from "node:url";
-import { LIMITS, type HeartbeatResponse, type RejectionCode, type ResultsResponse, type Task, type TaskResult } from "../../src/protocol/client.js";
+import { LIMITS, randomId, type HeartbeatResponse, type RejectionCode, type ResultsResponse, type Task, type TaskResult } from "../../src/protocol/client.js";
 import { retry, sleep, type RetryOptions } from "./backoff.js";
 import { Changes } from "./changes.js";
 import { AGENT_VERSION, type AgentConfig } from "./config.js";
+import { enrollAgent } from "./enroll.js";
 import { AgentError, coerceError, errorCode } from "./errors.js";
 import { FunctionCache } from "./functions.js";
 import { Heartbeats } from "./heartbeat.js";
-import { HttpClient, isRetryable } from "./http.js";
+import { HttpClient, isRetryable, retryAfterMs } from "./http.js";
 import type { Logger } from "./log.js";
 import { ResultsOutbox } from "./results-outbox.js";
 import { SandboxPool } from "./sandbox.js";
 import { shutdown } from "./shutdown.js";
-import { toTaskError } from "./sandbox-wire.js";
+import { SubmitterTrust } from "./trust.js";
+import { runTask } from "./task-run.js";
 import { Verifier } from "./verifier.js";
 
 /** An empty poll answered faster than this is followed by a pause, so `--wait 0` cannot spin. */
@@ -40,15 +43,14 @@ export interface AgentOptions {
   childPath?: string;
 }
 
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
-}
-
 export class Agent {
   private readonly http: HttpClient;
   private readonly pool: SandboxPool;
   private readonly functions: FunctionCache;
   private verifier: Verifier | null = null;
+  private trust: SubmitterTrust | null = null;
+  /** Sent with every poll; an envelope that does not echo it was not issued to this run. */
+  private readonly session = randomId(24);
   private readonly held = new Map<string, Held>();
   private readonly outbox: ResultsOutbox;
   private readonly heartbeats: Heartbeats;
@@ -65,11 +67,12 @@ export class Agent {
     private readonly log: Logger,
     opts: AgentOptions = {},
   ) {
-    this.http = new HttpClient({ url: config.url, token: config.token, agentId: config.agentId, userAgent: `dist-agent/${AGENT_VERSION}` });
+    this.http = new HttpClient({ url: config.url, userAgent: `dist-agent/${AGENT_VERSION}` });
     this.pool = new SandboxPool({
       childPath: opts.childPath ?? fileURLToPath(new URL("./sandbox-child.js", import.meta.url)),
       size: config.concurrency,
       maxMemoryMb: config.maxMemoryMb,
+      allowNet: config.allowNet,
     });
     const endSignal = this.endCtl.signal;
     this.outbox = new ResultsOutbox({
@@ -99,12 +102,17 @@ export class Agent {
     );
   }
 
-  /** Serves tasks until stop() (resolves) or a fatal error such as a refused token (rejects). */
+  /** Serves tasks until stop() (resolves) or a fatal error such as a refused token or a revoked agent (rejects). */
   async run(): Promise<void> {
-    this.verifier = await Verifier.create({ publicKeys: this.config.publicKeys, agentId: this.config.agentId, clockSkewMs: this.config.clockSkewMs });
+    this.trust = await SubmitterTrust.create(this.config.trustedSubmitters);
+    const agentId = await enrollAgent(this.http, this.config, this.retryOptions(this.stopCtl.signal));
+    if (agentId === null) return this.http.close(); // stopped before enrolling
+    this.reconnected();
+    this.verifier = await Verifier.create({ publicKeys: this.config.publicKeys, agentId, session: this.session, clockSkewMs: this.config.clockSkewMs });
     await this.pool.start();
-    const { agentId, queue, concurrency, url } = this.config;
-    this.log.info("ready", { agentId, queue, concurrency, url: new URL(url).origin, version: AGENT_VERSION });
+    const { queue, concurrency, url, allowNet, publicKeys, trustedSubmitters } = this.config;
+    const keys = publicKeys.length;
+    this.log.info("ready", { agentId, queue, concurrency, url: new URL(url).origin, version: AGENT_VERSION, keys, trustedSubmitters: trustedSubmitters.length, allowNet });
     const heartbeats = this.heartbeats.run();
     try {
       await this.pollLoop();
@@ -146,10 +154,15 @@ export class Agent {
   // --- connection state: logged once per change, not once per try ---
 
   private retryOptions(signal: AbortSignal): RetryOptions {
-    return { signal, isRetryable, onRetry: (err) => this.unreachable(err) };
+    return { signal, isRetryable, onRetry: (err) => this.unreachable(err), minDelay: retryAfterMs };
   }
 
   private unreachable(err: unknown): void {
+    // A 429 is the coordinator asking for patience, not a lost connection; the retry waits its Retry-After.
+    if (err instanceof AgentError && err.status === 429) {
+      this.log.debug("rate limited", { retryAfterMs: retryAfterMs(err) });
+      return;
+    }
     if (!this.reachable) return;
     this.reachable = false;
     this.log.warn("coordinator unreachable", { code: errorCode(err), retrying: true });
@@ -183,7 +196,7 @@ export class Agent {
         await this.changes.until(() => signal.aborted || (this.held.size < concurrency && !this.holdingBack()), 60_000);
         continue;
       }
-      const body = { slots, wait: waitSeconds, queue, ...(labels.length ? { labels } : {}) };
+      const body = { slots, wait: waitSeconds, queue, session: this.session, ...(labels.length ? { labels } : {}) };
       const started = Date.now();
       let answer;
       try {
@@ -240,25 +253,8 @@ export class Agent {
     const { leaseId } = task;
     const held = this.held.get(leaseId)!;
     const started = performance.now();
-    let result: TaskResult;
-    let bytes = 0;
-    try {
-      const source = await Promise.race([this.functions.get(task.fnHash), rejectOnAbort(held.abort.signal)]);
-      const outcome = await this.pool.run(task, source, held.abort.signal);
-      if (outcome.ok) {
-        result = { leaseId, ok: true, value: outcome.value };
-        bytes = outcome.bytes;
-      } else result = { leaseId, ok: false, error: outcome.error };
-    } catch (err) {
-      const e = coerceError(err);
-      const code = errorCode(e);
-      if (code === "fn_hash_mismatch" || code === "function_unavailable") result = { leaseId, ok: false, rejected: code };
-      else {
-        if (code === "unauthorized" || code === "forbidden") this.fail(e);
-        const name = held.abort.signal.aborted ? "AbortError" : e.name;
-        result = { leaseId, ok: false, error: toTaskError({ name, message: e.message }, code) };
-      }
-    }
+    const context = { functions: this.functions, pool: this.pool, trust: this.trust, log: this.log, onFatal: (err: Error) => this.fail(err) };
+    const { result, bytes } = await runTask(context, task, held.abort.signal);
     held.running = false;
     const ms = Math.round(performance.now() - started);
     if (held.releasing) {

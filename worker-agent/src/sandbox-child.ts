@@ -1,117 +1,100 @@
 // The sandbox child: a warm Node process, started by the pool under Node's
 // permission model with an empty environment, that runs one task at a time.
-// It compiles each function once (as an ES module from a data: URL, which
-// needs no file-system access), calls `fn(input, ctx)` and sends back the
-// value as checked JSON or the error as { name, message, stack }.
+// Each function gets its own vm realm (sandbox-realm.ts), compiled once and
+// kept for the function's later tasks; the task code never sees this
+// process's `process`, `require`, modules or IPC channel. Before any realm
+// exists the child locks its own realm down (sandbox-lockdown.ts).
 
 import { LIMITS } from "../../src/protocol/limits.js";
+import { lockdown } from "./sandbox-lockdown.js";
+import { CompileError, Realm, resultTooLarge, type RealmOutcome } from "./sandbox-realm.js";
 import { toTaskError, type ChildMessage, type ParentMessage, type RunMessage } from "./sandbox-wire.js";
 
-type TaskFn = (input: unknown, ctx: { signal: AbortSignal; jobId: string; attempt: number }) => unknown;
+/** Realms kept per child; the least recently used is dropped (the pool resends its source if needed). */
+const MAX_REALMS = 16;
 
-// Keep a private handle on the channel before any task code runs.
+// Keep a private handle on the channel before anything else runs.
 const send = process.send?.bind(process) as ((msg: ChildMessage) => boolean) | undefined;
 if (!send) throw new Error("sandbox-child must be started by the dist-agent sandbox pool (no IPC channel)");
+const allowNet = process.argv.includes("--allow-net");
+const platformFetch = lockdown({ allowNet });
 
-const compiled = new Map<string, Promise<TaskFn>>();
-let current: { id: number; controller: AbortController; replied: boolean } | null = null;
-
-const MODULE_SYNTAX = /^\s*(?:export\s|import\s*[\w{*'"])/m;
-
-async function importSource(text: string, fnHash: string): Promise<Record<string, unknown>> {
-  // sourceURL keeps stack traces short: without it every frame would name the whole data: URL.
-  const body = `${text}\n//# sourceURL=dist-fn-${fnHash.slice(0, 12)}.js\n`;
-  return (await import("data:text/javascript;base64," + Buffer.from(body).toString("base64"))) as Record<string, unknown>;
+interface Entry {
+  realm: Realm;
+  /** Settles when the function has compiled (rejects with CompileError). */
+  ready: Promise<void>;
 }
-
-/** A function expression/arrow, or an ES module whose default export is a function. */
-async function compile(source: string, fnHash: string): Promise<TaskFn> {
-  // The wrapper keeps the source's line numbers: it adds text only before line 1.
-  const asExpression = (): Promise<Record<string, unknown>> => importSource(`export default (${source}\n);`, fnHash);
-  const asModule = (): Promise<Record<string, unknown>> => importSource(source, fnHash);
-  const [first, second] = MODULE_SYNTAX.test(source) ? [asModule, asExpression] : [asExpression, asModule];
-  let mod: Record<string, unknown>;
-  try {
-    mod = await first();
-  } catch (err) {
-    if (!(err instanceof SyntaxError)) throw err;
-    try {
-      mod = await second();
-    } catch {
-      throw err;
-    }
-  }
-  if (typeof mod.default !== "function") {
-    throw new TypeError("the function source must be a function expression or a module whose default export is a function");
-  }
-  return mod.default as TaskFn;
-}
+const realms = new Map<string, Entry>();
+let current: { id: number; realm: Realm | null; replied: boolean } | null = null;
 
 function reply(id: number, msg: ChildMessage): void {
   if (!current || current.id !== id || current.replied) return;
   current.replied = true;
+  current.realm?.end();
   current = null;
   send!(msg);
 }
 
-function valueMessage(id: number, value: unknown): ChildMessage {
-  let json: string | undefined;
-  try {
-    json = value === undefined ? "null" : JSON.stringify(value);
-  } catch (err) {
-    return { type: "result", id, ok: false, error: toTaskError(new TypeError(`the result is not JSON-serializable: ${(err as Error).message}`), "not_serializable") };
-  }
-  if (json === undefined) {
-    return { type: "result", id, ok: false, error: toTaskError(new TypeError(`the result (${typeof value}) is not JSON-serializable`), "not_serializable") };
-  }
-  if (Buffer.byteLength(json) > LIMITS.maxResultBytes) {
-    return { type: "result", id, ok: false, error: toTaskError(new RangeError(`the result is larger than ${LIMITS.maxResultBytes} bytes`), "result_too_large") };
-  }
-  return { type: "result", id, ok: true, json };
+function outcomeMessage(id: number, outcome: RealmOutcome): ChildMessage {
+  if (!outcome.ok) return { type: "result", id, ok: false, error: outcome.error };
+  if (Buffer.byteLength(outcome.json) > LIMITS.maxResultBytes) return { type: "result", id, ok: false, error: resultTooLarge() };
+  return { type: "result", id, ok: true, json: outcome.json };
 }
 
-function errorMessage(id: number, err: unknown): ChildMessage {
-  const error = toTaskError(err);
-  if (error.stack) error.stack = error.stack.replace(/data:text\/javascript;base64,[A-Za-z0-9+/=]+/g, "dist-fn");
-  return { type: "result", id, ok: false, error };
+/** The realm for `fnHash`, compiling `source` into a new one if needed; null if the source is needed but absent. */
+function realmFor(fnHash: string, source: string | undefined): Entry | null {
+  const known = realms.get(fnHash);
+  if (known) {
+    realms.delete(fnHash);
+    realms.set(fnHash, known);
+    return known;
+  }
+  if (source === undefined) return null;
+  const realm = new Realm(fnHash, { allowNet, fetch: platformFetch });
+  const entry = { realm, ready: realm.compile(source) };
+  realms.set(fnHash, entry);
+  entry.ready.catch(() => realms.delete(fnHash));
+  for (const oldest of realms.keys()) {
+    if (realms.size <= MAX_REALMS) break;
+    realms.delete(oldest);
+  }
+  return entry;
 }
 
 async function run(msg: RunMessage): Promise<void> {
-  const controller = new AbortController();
-  current = { id: msg.id, controller, replied: false };
+  current = { id: msg.id, realm: null, replied: false };
   try {
-    let fn = compiled.get(msg.fnHash);
-    if (!fn) {
-      if (msg.source === undefined) {
-        reply(msg.id, { type: "need_source", id: msg.id });
-        return;
-      }
-      fn = compile(msg.source, msg.fnHash);
-      compiled.set(msg.fnHash, fn);
-      fn.catch(() => compiled.delete(msg.fnHash));
-    }
-    const value = await (await fn)(msg.input, { signal: controller.signal, jobId: msg.jobId, attempt: msg.attempt });
-    reply(msg.id, valueMessage(msg.id, value));
+    const entry = realmFor(msg.fnHash, msg.source);
+    if (!entry) return reply(msg.id, { type: "need_source", id: msg.id });
+    current.realm = entry.realm;
+    await entry.ready;
+    if (current?.id !== msg.id) return;
+    entry.realm.run(msg.id, msg.inputJson, msg.jobId, msg.attempt, LIMITS.maxResultBytes, (outcome) => reply(msg.id, outcomeMessage(msg.id, outcome)));
   } catch (err) {
-    reply(msg.id, errorMessage(msg.id, err));
+    const error = err instanceof CompileError ? err.error : toTaskError({ name: "Error", message: (err as Error)?.message }, "sandbox_crashed");
+    reply(msg.id, { type: "result", id: msg.id, ok: false, error });
   }
 }
 
 process.on("message", (msg: ParentMessage) => {
-  if (msg.type === "run") void run(msg);
-  else if (msg.type === "abort" && current?.id === msg.id) {
-    const name = msg.reason === "timeout" ? "TimeoutError" : "AbortError";
-    current.controller.abort(new DOMException(`the task was ${msg.reason === "timeout" ? "timed out" : "cancelled"}`, name));
+  if (msg.type === "run") {
+    send({ type: "started", id: msg.id });
+    void run(msg);
+  } else if (msg.type === "abort" && current?.id === msg.id) {
+    current.realm?.abort(msg.id, msg.reason);
   }
 });
 
-// An error thrown outside the awaited promise chain (a stray timer, an
-// unawaited rejection) fails the current task instead of killing the child.
-const strayError = (err: unknown): void => {
-  if (current) reply(current.id, errorMessage(current.id, err));
-};
-process.on("uncaughtException", strayError);
-process.on("unhandledRejection", strayError);
+// A promise a task left rejected with no handler fails that task — if it is
+// the one running now and the promise is of its realm; otherwise it is dropped.
+process.on("unhandledRejection", (reason, promise) => {
+  if (current?.realm?.owns(promise)) current.realm.stray(reason);
+});
+// Only this realm's own code can throw here (task errors are caught inside
+// their realms): fail the current task rather than take the process down.
+process.on("uncaughtException", (err) => {
+  if (current) reply(current.id, { type: "result", id: current.id, ok: false, error: toTaskError({ name: "Error", message: err?.message }, "sandbox_crashed") });
+});
 // The pool is gone (the agent exited or was killed): nothing left to serve.
 process.on("disconnect", () => process.exit(0));
 

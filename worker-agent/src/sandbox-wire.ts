@@ -10,7 +10,8 @@ export interface RunMessage {
   id: number;
   fnHash: string;
   source?: string;
-  input: unknown;
+  /** The input as JSON text: the child parses it inside the task's realm. */
+  inputJson: string;
   jobId: string;
   attempt: number;
 }
@@ -26,6 +27,8 @@ export type ParentMessage = RunMessage | AbortMessage;
 
 export type ChildMessage =
   | { type: "ready" }
+  /** Sent as soon as a run message is read: a child that does not say so in time is wedged. */
+  | { type: "started"; id: number }
   /** The child no longer holds this function compiled: send the run again with its source. */
   | { type: "need_source"; id: number }
   /** `json` is the value's JSON text, already checked against the size limit. */

@@ -1,12 +1,14 @@
 // The sandbox pool: one warm child process per slot (sandbox-child.js), each
-// under Node's permission model with an empty environment and a heap limit,
-// so a task cannot read the agent's token or config, write files or spawn
-// processes. The parent enforces time limits and cancellation by killing
-// and replacing a child that does not stop when asked.
+// under Node's permission model with an empty environment, a heap limit and
+// a resident-memory watch; inside it every function runs in its own vm realm
+// (sandbox-realm.ts). The parent enforces time limits and cancellation by
+// killing and replacing a child that does not stop when asked, and replaces a
+// child that does not even acknowledge a task (wedged by an earlier one).
 
-import { fork, type ChildProcess } from "node:child_process";
-import type { Task, TaskError } from "../../src/protocol/client.js";
+import { fork, type ChildProcess, type ForkOptions } from "node:child_process";
+import { jsonDepthExceeds, LIMITS, type Task, type TaskError } from "../../src/protocol/client.js";
 import { AgentError } from "./errors.js";
+import { watchMemory } from "./sandbox-memory.js";
 import { toTaskError, type ChildMessage, type ParentMessage } from "./sandbox-wire.js";
 
 /** `bytes` is the size of the value as JSON text, for batching results by size. */
@@ -16,9 +18,16 @@ export interface SandboxOptions {
   /** Absolute path of the built sandbox-child.js. */
   childPath: string;
   size: number;
+  /** Heap limit of each child (--max-old-space-size). */
   maxMemoryMb: number;
+  /** Resident-memory limit of a child running a task, heap and all; default maxMemoryMb + 256. */
+  maxRssMb?: number;
+  /** Lets tasks use fetch (the volunteer's --allow-net); otherwise the children have no network. */
+  allowNet?: boolean;
   /** How long a child gets to stop after an abort before it is killed. */
   abortGraceMs?: number;
+  /** How long a child gets to acknowledge a task before it is deemed wedged, replaced, and the task sent again. */
+  startTimeoutMs?: number;
   /** A child that has compiled this many distinct functions is replaced (module caches only grow). */
   maxFunctionsPerChild?: number;
 }
@@ -30,11 +39,30 @@ interface Slot {
   fnHashes: Set<string>;
 }
 
-/** The flags that put a child under the permission model; `--permission` from Node 22, experimental before. */
+/**
+ * The flags of a child: the permission model (`--permission` from Node 22,
+ * experimental before) with read access to its own script only; vm modules,
+ * for tasks written as ES modules; no code generation from strings in the
+ * child's own realm; the heap limit.
+ */
 export function sandboxExecArgv(childPath: string, maxMemoryMb: number): string[] {
   const flag = process.allowedNodeEnvironmentFlags.has("--permission") ? "--permission" : "--experimental-permission";
-  return [flag, `--allow-fs-read=${childPath}`, `--max-old-space-size=${maxMemoryMb}`, "--no-warnings"];
+  return [
+    flag, `--allow-fs-read=${childPath}`, "--experimental-vm-modules", "--disallow-code-generation-from-strings",
+    `--max-old-space-size=${maxMemoryMb}`, "--no-warnings",
+  ];
 }
+
+/** How a child is started: no environment, no stdio but the IPC channel, and only --allow-net as an argument. */
+export function sandboxFork(childPath: string, opts: { maxMemoryMb: number; allowNet?: boolean }): { args: string[]; options: ForkOptions } {
+  return {
+    args: opts.allowNet ? ["--allow-net"] : [],
+    options: { env: {}, execArgv: sandboxExecArgv(childPath, opts.maxMemoryMb), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" },
+  };
+}
+
+/** What runOn answers when the child never acknowledged the task. */
+const WEDGED = Symbol("wedged");
 
 function abortOutcome(reason: "timeout" | "cancelled" | string, detail: string): RunOutcome {
   const name = reason === "timeout" ? "TimeoutError" : "AbortError";
@@ -49,13 +77,10 @@ function abortCode(signal: AbortSignal): string {
 export class SandboxPool {
   private readonly slots: Slot[] = [];
   private readonly waiting: Array<(slot: Slot) => void> = [];
-  private readonly execArgv: string[];
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly opts: SandboxOptions) {
-    this.execArgv = sandboxExecArgv(opts.childPath, opts.maxMemoryMb);
-  }
+  constructor(private readonly opts: SandboxOptions) {}
 
   /** Forks every child and waits until each says it is ready. */
   async start(): Promise<void> {
@@ -69,12 +94,8 @@ export class SandboxPool {
   }
 
   private spawn(): Slot {
-    const child = fork(this.opts.childPath, [], {
-      env: {},
-      execArgv: this.execArgv,
-      stdio: ["ignore", "ignore", "ignore", "ipc"],
-      serialization: "json",
-    });
+    const { args, options } = sandboxFork(this.opts.childPath, this.opts);
+    const child = fork(this.opts.childPath, args, options);
     // A send to a child that just died reports through 'exit'; keep 'error' from throwing.
     child.on("error", () => {});
     const ready = new Promise<void>((resolve, reject) => {
@@ -126,12 +147,19 @@ export class SandboxPool {
     if (signal?.aborted) return abortOutcome(abortCode(signal), "the task was cancelled before it started");
     const slot = await this.acquire();
     try {
-      // A child may have died while idle (a stray timer calling process.exit): start afresh.
-      if (!slot.child.connected) this.replace(slot);
-      await slot.ready.catch(() => this.replace(slot));
-      await slot.ready;
-      if (signal?.aborted) return abortOutcome(abortCode(signal), "the task was cancelled before it started");
-      return await this.runOn(slot, task, source, signal);
+      const inputJson = JSON.stringify(task.input ?? null);
+      for (let tries = 1; ; tries++) {
+        // A child may have died while idle (a stray timer calling process.exit): start afresh.
+        if (!slot.child.connected) this.replace(slot);
+        await slot.ready.catch(() => this.replace(slot));
+        await slot.ready;
+        if (signal?.aborted) return abortOutcome(abortCode(signal), "the task was cancelled before it started");
+        const outcome = await this.runOn(slot, task, source, inputJson, signal);
+        if (outcome !== WEDGED) return outcome;
+        // Something an earlier task left running keeps the child from reading its messages: only this task's slot suffers, once.
+        this.replace(slot);
+        if (tries >= 2) return { ok: false, error: toTaskError({ name: "Error", message: "the sandbox did not take the task" }, "sandbox_crashed") };
+      }
     } catch (err) {
       return { ok: false, error: toTaskError(err, "sandbox_crashed") };
     } finally {
@@ -140,17 +168,25 @@ export class SandboxPool {
     }
   }
 
-  private runOn(slot: Slot, task: Task, source: string, signal?: AbortSignal): Promise<RunOutcome> {
+  private runOn(slot: Slot, task: Task, source: string, inputJson: string, signal?: AbortSignal): Promise<RunOutcome | typeof WEDGED> {
     const { child } = slot;
     const id = this.nextId++;
     const graceMs = this.opts.abortGraceMs ?? 500;
-    return new Promise<RunOutcome>((resolve) => {
+    const maxRssMb = this.opts.maxRssMb ?? this.opts.maxMemoryMb + 256;
+    return new Promise((resolve) => {
       let aborted: { code: string; message: string } | null = null;
       let killTimer: NodeJS.Timeout | undefined;
+      let timeoutTimer: NodeJS.Timeout | undefined;
+      let stopWatch = (): void => {};
+      let settled = false;
 
-      const finish = (outcome: RunOutcome, replaceChild: boolean): void => {
+      const finish = (outcome: RunOutcome | typeof WEDGED, replaceChild: boolean): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(startTimer);
         clearTimeout(timeoutTimer);
         clearTimeout(killTimer);
+        stopWatch();
         signal?.removeEventListener("abort", onAbort);
         child.off("message", onMessage);
         child.off("exit", onExit);
@@ -166,16 +202,33 @@ export class SandboxPool {
         killTimer = setTimeout(() => finish(abortOutcome(code, message), true), graceMs);
       };
       const onAbort = (): void => abort(abortCode(signal!), signal!.reason instanceof AgentError ? signal!.reason.message : "the task was cancelled");
+      const started = (): void => {
+        if (timeoutTimer) return;
+        clearTimeout(startTimer);
+        // The time limit counts from when the child has the task, so a slow or replaced child does not eat into it.
+        timeoutTimer = setTimeout(() => abort("timeout", `the task ran longer than ${task.timeoutMs} ms`), task.timeoutMs);
+        if (child.pid !== undefined) {
+          stopWatch = watchMemory(child.pid, maxRssMb, (mb) =>
+            finish({ ok: false, error: toTaskError({ name: "RangeError", message: `the task used ${Math.round(mb)} MB of memory (limit ${maxRssMb} MB)` }, "memory_limit") }, true),
+          );
+        }
+      };
       const onMessage = (msg: ChildMessage): void => {
+        if (msg?.type === "started" && msg.id === id) return started();
         if (msg?.type === "need_source" && msg.id === id) {
-          child.send({ type: "run", id, fnHash: task.fnHash, source, input: task.input, jobId: task.jobId, attempt: task.attempt } satisfies ParentMessage, () => {});
+          child.send({ type: "run", id, fnHash: task.fnHash, source, inputJson, jobId: task.jobId, attempt: task.attempt } satisfies ParentMessage, () => {});
           return;
         }
         if (msg?.type !== "result" || msg.id !== id) return;
         if (aborted) return finish(abortOutcome(aborted.code, aborted.message), false);
         if (!msg.ok) return finish({ ok: false, error: toTaskError(msg.error, msg.error?.code) }, false);
         try {
-          finish({ ok: true, value: JSON.parse(msg.json) as unknown, bytes: msg.json.length }, false);
+          const value = JSON.parse(msg.json) as unknown;
+          if (jsonDepthExceeds(value, LIMITS.maxJsonDepth)) {
+            const error = { name: "RangeError", message: `the result nests deeper than ${LIMITS.maxJsonDepth} levels` };
+            return finish({ ok: false, error: toTaskError(error, "result_too_deep") }, false);
+          }
+          finish({ ok: true, value, bytes: msg.json.length }, false);
         } catch (err) {
           finish({ ok: false, error: toTaskError(err, "not_serializable") }, false);
         }
@@ -190,7 +243,7 @@ export class SandboxPool {
         finish({ ok: false, error }, true);
       };
 
-      const timeoutTimer = setTimeout(() => abort("timeout", `the task ran longer than ${task.timeoutMs} ms`), task.timeoutMs);
+      const startTimer = setTimeout(() => finish(WEDGED, false), this.opts.startTimeoutMs ?? 2_000);
       signal?.addEventListener("abort", onAbort, { once: true });
       child.on("message", onMessage);
       child.once("exit", onExit);
@@ -198,7 +251,7 @@ export class SandboxPool {
       slot.fnHashes.add(task.fnHash);
       const msg: ParentMessage = {
         type: "run", id, fnHash: task.fnHash, source: known ? undefined : source,
-        input: task.input, jobId: task.jobId, attempt: task.attempt,
+        inputJson, jobId: task.jobId, attempt: task.attempt,
       };
       child.send(msg, () => {});
     });

@@ -1,10 +1,12 @@
 // Decides whether a poll answer may run: the protocol's envelope check
-// (signature under a pinned key, addressee, expiry) plus the state only this
-// agent holds — the lease ids it has already been given, so a captured
-// envelope cannot be replayed to run a task twice.
+// (signature under one of the pinned keys, addressee, this run's session
+// nonce, expiry) plus the state only this agent holds — the lease ids it has
+// already been given, so a captured envelope cannot be replayed to run a
+// task twice, and one from before a restart is refused as session_mismatch.
 
 import {
   importVerifyKeys,
+  parsePayload,
   verifyEnvelope,
   type Envelope,
   type PublicJwk,
@@ -14,8 +16,11 @@ import {
 } from "../../src/protocol/client.js";
 
 export interface VerifierOptions {
+  /** Every key is accepted (key rotation). */
   publicKeys: PublicJwk[];
   agentId: string;
+  /** The nonce this run sends with each poll; envelopes must echo it. */
+  session: string;
   clockSkewMs: number;
   /** How many lease ids to remember; the oldest are forgotten first. */
   maxSeenLeases?: number;
@@ -40,13 +45,28 @@ export class Verifier {
     return new Verifier(await importVerifyKeys(opts.publicKeys), opts);
   }
 
-  /** Checks a whole poll answer. `envelope` is untrusted JSON straight off the wire. */
-  checkEnvelope(envelope: unknown): Promise<Verdict> {
-    return verifyEnvelope(envelope as Envelope, this.keys, {
-      agentId: this.opts.agentId,
-      now: this.now(),
-      skewMs: this.opts.clockSkewMs,
-    });
+  /**
+   * Checks a whole poll answer. `envelope` is untrusted JSON straight off the
+   * wire: whatever its shape, the answer is a verdict, never an exception.
+   */
+  async checkEnvelope(envelope: unknown): Promise<Verdict> {
+    const e = envelope as Partial<Envelope> | null;
+    // Only strings reach the protocol's check: a kid or sig of another type (an object whose
+    // toString is not callable, say) would otherwise throw while being described.
+    if (typeof e !== "object" || e === null || typeof e.payload !== "string" || typeof e.sig !== "string" || typeof e.kid !== "string") {
+      const payload = typeof e?.payload === "string" ? parsePayload(e.payload) : null;
+      return { ok: false, code: payload ? "signature_rejected" : "malformed_envelope", reason: "the envelope's payload, sig and kid are not all strings", ...(payload ? { payload } : {}) };
+    }
+    try {
+      return await verifyEnvelope(e as Envelope, this.keys, {
+        agentId: this.opts.agentId,
+        session: this.opts.session,
+        now: this.now(),
+        skewMs: this.opts.clockSkewMs,
+      });
+    } catch {
+      return { ok: false, code: "malformed_envelope", reason: "the envelope could not be checked" };
+    }
   }
 
   /**
