@@ -45,6 +45,24 @@ export function parsePayload(text: string): TaskPayload | null {
 }
 
 /**
+ * From a payload that failed to parse as a task payload, the tasks whose
+ * lease ids can still be read — so the agent can report them refused and the
+ * coordinator need not wait for their delivery leases to run out.
+ */
+function salvageLeases(text: string): TaskPayload | undefined {
+  try {
+    const raw = JSON.parse(text) as { tasks?: unknown };
+    if (!Array.isArray(raw?.tasks)) return undefined;
+    const tasks = raw.tasks
+      .filter((t): t is { leaseId: string; jobId?: unknown } => typeof (t as { leaseId?: unknown })?.leaseId === "string" && (t as { leaseId: string }).leaseId.length <= 128)
+      .map((t) => ({ jobId: typeof t.jobId === "string" ? t.jobId.slice(0, 128) : "", leaseId: t.leaseId, attempt: 0, queue: "", fnHash: "", input: null, timeoutMs: 1 }));
+    return tasks.length ? { v: 1, agentId: "", issuedAt: 0, expiresAt: 0, tasks } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Checks an envelope as a whole: its signature under one of the pinned keys,
  * its addressee and its expiry. Per-task checks (lease replay, function hash)
  * belong to the caller, which holds that state.
@@ -55,7 +73,10 @@ export async function verifyEnvelope(
   expect: { agentId: string; now: number; skewMs?: number; session?: string },
 ): Promise<Verdict> {
   const payload = typeof envelope?.payload === "string" ? parsePayload(envelope.payload) : null;
-  if (!payload) return { ok: false, code: "malformed_envelope", reason: "payload is not a task payload" };
+  if (!payload) {
+    const salvaged = typeof envelope?.payload === "string" ? salvageLeases(envelope.payload) : undefined;
+    return { ok: false, code: "malformed_envelope", reason: "payload is not a task payload", ...(salvaged ? { payload: salvaged } : {}) };
+  }
   const key = keys.find((k) => k.kid === envelope.kid);
   if (!key) {
     const kid = typeof envelope.kid === "string" ? envelope.kid.slice(0, 32) : typeof envelope.kid;

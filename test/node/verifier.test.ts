@@ -118,6 +118,18 @@ describe("verifier", () => {
     }
   });
 
+  it("names the lease ids of a malformed payload it can still read, so they can be reported refused", async () => {
+    const key = await keyPair();
+    const verifier = await verifierFor(key);
+    const p = payload();
+    const wrongVersion = await signEnvelope({ ...p, v: 2 } as unknown as typeof p, key);
+    expect(await verifier.checkEnvelope(wrongVersion)).toMatchObject({
+      ok: false,
+      code: "malformed_envelope",
+      payload: { tasks: [{ leaseId: p.tasks[0]!.leaseId, jobId: p.tasks[0]!.jobId }] },
+    });
+  });
+
   it("refuses, never throws on, an envelope whose sig or kid is not a string (an object that cannot be printed, say)", async () => {
     const key = await keyPair();
     const verifier = await verifierFor(key);
