@@ -16,8 +16,12 @@
 // no confirmation — its lease is over — and envelopes arriving meanwhile share
 // one request. Without that window a queue of short tasks costs one more
 // request per poll, which measured here halves throughput.
+//
+// The agent's exchange (poll-loop.ts) may take confirmations to carry them
+// itself (takeConfirmations); they count as outstanding until it reports back.
+// Each heartbeat also carries the latest ctx.progress() of running tasks.
 
-import { LIMITS, type HeartbeatResponse } from "../../src/protocol/client.js";
+import { LIMITS, type HeartbeatResponse, type TaskProgress } from "../../src/protocol/client.js";
 import { backoffDelay, sleep, Wakeable } from "./backoff.js";
 
 export interface HeartbeatOptions {
@@ -30,8 +34,11 @@ export interface HeartbeatOptions {
   running: () => string[];
   /** Whether the agent still holds a lease (its result not yet acknowledged); confirmations of others are dropped. */
   holds: (leaseId: string) => boolean;
+  /** Progress not yet sent, taken (the agent forgets it); given back when the request fails. */
+  takeProgress?: () => TaskProgress[];
+  returnProgress?: (progress: TaskProgress[]) => void;
   /** One POST /v1/agent/heartbeat; throws on failure. */
-  send: (leaseIds: string[]) => Promise<HeartbeatResponse | null>;
+  send: (leaseIds: string[], progress: TaskProgress[]) => Promise<HeartbeatResponse | null>;
   /** Leases to abort: cancelled by a submitter, or no longer this agent's. */
   onAbort: (leaseId: string) => void;
   onAnswer: () => void;
@@ -45,6 +52,8 @@ export interface HeartbeatOptions {
 export class Heartbeats {
   /** Accepted leases the coordinator has not yet heard about. */
   private readonly unconfirmed = new Set<string>();
+  /** Confirmations an exchange is carrying. */
+  private readonly riding = new Set<string>();
   /** When the outstanding confirmations are to be sent. */
   private confirmAt = 0;
   private readonly waits = new Wakeable();
@@ -59,10 +68,34 @@ export class Heartbeats {
     this.waits.wake();
   }
 
+  /** Takes the outstanding confirmations (but those of `except`) for another request to carry; end with confirmationsDone(). */
+  takeConfirmations(except: Set<string>): string[] {
+    this.dropUnheld();
+    const ids = [...this.unconfirmed].filter((id) => !except.has(id)).slice(0, LIMITS.maxItemsPerRequest);
+    for (const id of ids) {
+      this.unconfirmed.delete(id);
+      this.riding.add(id);
+    }
+    return ids;
+  }
+
+  /** The request carrying `ids` ended: answered (`ok`), or failed and they are to be sent again. */
+  confirmationsDone(ids: string[], ok: boolean): void {
+    for (const id of ids) {
+      this.riding.delete(id);
+      if (!ok) this.unconfirmed.add(id);
+    }
+    if (!ok) {
+      this.confirmAt = 0;
+      this.waits.wake();
+    }
+    this.notifySettled();
+  }
+
   /** Sends outstanding confirmations now; resolves true once none is left, or false after `ms`. */
   async confirmed(ms: number): Promise<boolean> {
     this.dropUnheld();
-    if (this.unconfirmed.size === 0) return true;
+    if (this.unconfirmed.size + this.riding.size === 0) return true;
     this.confirmAt = 0;
     this.waits.wake();
     let wake!: () => void;
@@ -72,7 +105,7 @@ export class Heartbeats {
     await Promise.race([settled, sleep(ms, timer.signal)]);
     timer.abort();
     this.settledWaiters = this.settledWaiters.filter((w) => w !== wake);
-    return this.unconfirmed.size === 0;
+    return this.unconfirmed.size + this.riding.size === 0;
   }
 
   /** Runs until `signal` aborts. */
@@ -114,12 +147,14 @@ export class Heartbeats {
     const { signal } = this.opts;
     for (let i = 0; i < ids.length && !signal.aborted; i += LIMITS.maxItemsPerRequest) {
       const chunk = ids.slice(i, i + LIMITS.maxItemsPerRequest);
+      const progress = i === 0 ? (this.opts.takeProgress?.() ?? []) : [];
       try {
-        const answer = await this.opts.send(chunk);
+        const answer = await this.opts.send(chunk, progress);
         for (const id of chunk) sent.add(id);
         this.opts.onAnswer();
         for (const id of [...(answer?.cancelled ?? []), ...(answer?.stale ?? [])]) this.opts.onAbort(id);
       } catch (err) {
+        this.opts.returnProgress?.(progress);
         if (!signal.aborted) this.opts.onError(err);
       }
     }
@@ -128,11 +163,11 @@ export class Heartbeats {
 
   private dropUnheld(): void {
     for (const id of this.unconfirmed) if (!this.opts.holds(id)) this.unconfirmed.delete(id);
-    if (this.unconfirmed.size === 0) this.notifySettled();
+    this.notifySettled();
   }
 
   private notifySettled(): void {
-    if (this.unconfirmed.size > 0) return;
+    if (this.unconfirmed.size + this.riding.size > 0) return;
     const waiters = this.settledWaiters;
     this.settledWaiters = [];
     for (const wake of waiters) wake();

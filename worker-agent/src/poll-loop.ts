@@ -2,14 +2,20 @@
 // tasks as there are free slots; each answer is verified, its tasks run in the
 // sandbox pool, and results go back in batches. A task holds its slot from
 // the moment it arrives until the coordinator has acknowledged its result, so
-// the coordinator never sees this agent holding more than `concurrency` leases.
+// the coordinator never sees this agent holding more than `concurrency` leases
+// (plus `prefetch`: tasks held beyond that wait in the pool for a free slot).
+// With --exchange each cycle is one POST /v1/agent/exchange carrying the
+// pending results and confirmations along with the poll; the coordinator
+// records the results before it hands out tasks, so their slots count as free.
 // Accepted tasks are confirmed at once (see heartbeat.ts); stopping is in
 // shutdown.ts. Before anything else the agent enrolls (enroll.ts) and makes
 // a session nonce that every envelope it runs must echo.
 
 import { fileURLToPath } from "node:url";
-import { LIMITS, randomId, type HeartbeatResponse, type RejectionCode, type ResultsResponse, type Task, type TaskResult } from "../../src/protocol/client.js";
-import { retry, sleep, type RetryOptions } from "./backoff.js";
+import {
+  LIMITS, randomId, type ExchangeBody, type ExchangeResponse, type HeartbeatResponse, type RejectionCode, type ResultsResponse, type Task, type TaskResult,
+} from "../../src/protocol/client.js";
+import { backoffDelay, retry, sleep, type RetryOptions } from "./backoff.js";
 import { Changes } from "./changes.js";
 import { AGENT_VERSION, type AgentConfig } from "./config.js";
 import { enrollAgent } from "./enroll.js";
@@ -18,7 +24,8 @@ import { FunctionCache } from "./functions.js";
 import { Heartbeats } from "./heartbeat.js";
 import { HttpClient, isRetryable, retryAfterMs } from "./http.js";
 import type { Logger } from "./log.js";
-import { ResultsOutbox } from "./results-outbox.js";
+import { ProgressReports } from "./progress.js";
+import { ResultsOutbox, type Lent } from "./results-outbox.js";
 import { SandboxPool } from "./sandbox.js";
 import { shutdown } from "./shutdown.js";
 import { SubmitterTrust } from "./trust.js";
@@ -29,6 +36,14 @@ import { Verifier } from "./verifier.js";
 const MIN_EMPTY_POLL_MS = 1_000;
 /** See heartbeat.ts: well inside the coordinator's delivery lease (10 s by default). */
 const CONFIRM_DELAY_MS = 200;
+/**
+ * With --exchange, a result waits this long for the next exchange to carry it
+ * before it is sent alone — it only has to while an exchange is parked in a
+ * long-poll; otherwise the loop sends it at once with the next poll. Measured
+ * (bench, 20,000 jobs): 5 ms gives 12 jobs/request and an unloaded RTT of 37 ms;
+ * 50 ms 15 and 80 ms; 200 ms 19 and 230 ms, at the same throughput.
+ */
+const RESULT_LINGER_MS = 5;
 
 export interface Held {
   task: Task;
@@ -59,6 +74,7 @@ export class Agent {
   /** Aborted at the very end: ends heartbeats, function fetches and result retries. */
   private readonly endCtl = new AbortController();
   private readonly changes = new Changes();
+  private readonly progress = new ProgressReports();
   private fatal: Error | null = null;
   private reachable = true;
 
@@ -81,6 +97,7 @@ export class Agent {
       retry: this.retryOptions(endSignal),
       onSent: (results, answer) => this.acknowledged(results, answer),
       onFatal: (err) => this.fail(err),
+      lingerMs: config.exchange ? RESULT_LINGER_MS : 0,
     });
     this.heartbeats = new Heartbeats({
       intervalMs: config.heartbeatMs,
@@ -88,8 +105,12 @@ export class Agent {
       signal: endSignal,
       running: () => [...this.held].filter(([, h]) => h.running).map(([id]) => id),
       holds: (leaseId) => this.held.has(leaseId),
-      send: async (leaseIds) =>
-        (await this.http.request<HeartbeatResponse>("POST", "/v1/agent/heartbeat", { leaseIds }, { signal: endSignal, timeoutMs: 15_000 })).body,
+      takeProgress: () => this.progress.take(LIMITS.maxItemsPerRequest),
+      returnProgress: (reports) => this.progress.giveBack(reports, (id) => this.held.get(id)?.running === true),
+      send: async (leaseIds, progress) => {
+        const body = progress.length > 0 ? { leaseIds, progress } : { leaseIds };
+        return (await this.http.request<HeartbeatResponse>("POST", "/v1/agent/heartbeat", body, { signal: endSignal, timeoutMs: 15_000 })).body;
+      },
       onAbort: (leaseId) => this.cancel(leaseId),
       onAnswer: () => this.reconnected(),
       onError: (err) => (isRetryable(err) ? this.unreachable(err) : this.fail(err)),
@@ -188,30 +209,99 @@ export class Agent {
 
   private async pollLoop(): Promise<void> {
     const signal = this.stopCtl.signal;
-    const { waitSeconds, queue, labels, concurrency } = this.config;
+    const { concurrency, prefetch, exchange } = this.config;
+    const capacity = concurrency + prefetch;
+    let failures = 0;
     while (!signal.aborted) {
-      const slots = Math.min(concurrency - this.held.size, LIMITS.maxSlots);
-      if (slots <= 0 || this.holdingBack()) {
+      const lent = exchange && this.reachable ? this.outbox.lend() : null;
+      const carried = lent?.results.length ?? 0;
+      const free = capacity - (this.held.size - carried);
+      const slots = this.holdingBack() ? 0 : Math.max(0, Math.min(free, LIMITS.maxSlots));
+      if (slots === 0 && !lent) {
         if (this.outbox.full) this.log.debug("outbox full; taking no new work", { results: this.outbox.size });
-        await this.changes.until(() => signal.aborted || (this.held.size < concurrency && !this.holdingBack()), 60_000);
+        await this.changes.until(
+          () => signal.aborted || (this.held.size < capacity && !this.holdingBack()) || (exchange && this.reachable && this.outbox.lendable),
+          60_000,
+        );
         continue;
       }
-      const body = { slots, wait: waitSeconds, queue, session: this.session, ...(labels.length ? { labels } : {}) };
-      const started = Date.now();
-      let answer;
-      try {
-        answer = await retry(
-          () => this.http.request("POST", "/v1/agent/poll", body, { signal, timeoutMs: waitSeconds * 1000 + 15_000 }),
-          this.retryOptions(signal),
-        );
-      } catch (err) {
-        if (!signal.aborted) this.fail(err);
-        return;
+      const outcome = exchange ? await this.exchange(slots, lent) : await this.poll(slots);
+      if (outcome === "stop") return;
+      if (outcome === "retry") {
+        await sleep(backoffDelay(failures++), signal);
+        continue;
       }
-      this.reconnected();
-      if (answer.status === 200) await this.accept(answer.body);
-      else if (Date.now() - started < MIN_EMPTY_POLL_MS) await sleep(MIN_EMPTY_POLL_MS - (Date.now() - started), signal);
+      failures = 0;
     }
+  }
+
+  /** One POST /v1/agent/poll (retried until answered); "stop" on a fatal error or stop(). */
+  private async poll(slots: number): Promise<"ok" | "stop"> {
+    const signal = this.stopCtl.signal;
+    const { waitSeconds, queue, labels } = this.config;
+    const body = { slots, wait: waitSeconds, queue, session: this.session, ...(labels.length ? { labels } : {}) };
+    const started = Date.now();
+    let answer;
+    try {
+      answer = await retry(
+        () => this.http.request("POST", "/v1/agent/poll", body, { signal, timeoutMs: waitSeconds * 1000 + 15_000 }),
+        this.retryOptions(signal),
+      );
+    } catch (err) {
+      if (!signal.aborted) this.fail(err);
+      return "stop";
+    }
+    this.reconnected();
+    if (answer.status === 200) await this.accept(answer.body);
+    else if (Date.now() - started < MIN_EMPTY_POLL_MS) await sleep(MIN_EMPTY_POLL_MS - (Date.now() - started), signal);
+    return "ok";
+  }
+
+  /**
+   * One POST /v1/agent/exchange: the lent results, outstanding confirmations
+   * and progress, and a poll for `slots` tasks. Carrying results it does not
+   * park (wait 0): their acknowledgement should not wait on an empty queue.
+   * A failure hands everything back to the outbox and heartbeats, which retry
+   * on their own; the loop then waits its backoff ("retry").
+   */
+  private async exchange(slots: number, lent: Lent | null): Promise<"ok" | "retry" | "stop"> {
+    const results = lent?.results ?? [];
+    // stop() ends a parked long-poll, but not a short exchange carrying results: they would be sent twice.
+    const signal = results.length > 0 ? this.endCtl.signal : this.stopCtl.signal;
+    const { waitSeconds, queue } = this.config;
+    const leaseIds = this.heartbeats.takeConfirmations(new Set(results.map((r) => r.leaseId)));
+    const progress = this.progress.take(LIMITS.maxItemsPerRequest);
+    const wait = results.length > 0 ? 0 : waitSeconds;
+    const body: ExchangeBody = { queue, session: this.session, slots, wait };
+    if (results.length > 0) body.results = results;
+    if (leaseIds.length > 0) body.leaseIds = leaseIds;
+    if (progress.length > 0) body.progress = progress;
+    const started = Date.now();
+    let answer: ExchangeResponse | null;
+    try {
+      answer = (await this.http.request<ExchangeResponse>("POST", "/v1/agent/exchange", body, { signal, timeoutMs: wait * 1000 + 15_000 })).body;
+      if (!answer?.results || !answer.heartbeat) throw new AgentError("bad_response", "the exchange answer lacks results or heartbeat");
+    } catch (err) {
+      lent?.failed();
+      this.heartbeats.confirmationsDone(leaseIds, false);
+      this.progress.giveBack(progress, (id) => this.held.get(id)?.running === true);
+      if (this.stopCtl.signal.aborted) return "stop";
+      if (!isRetryable(err)) {
+        this.fail(err);
+        return "stop";
+      }
+      this.unreachable(err);
+      if (retryAfterMs(err) > 0) await sleep(retryAfterMs(err), this.stopCtl.signal);
+      return "retry";
+    }
+    this.reconnected();
+    // Results first: a lease just reported comes back stale from the heartbeat part, and is no longer held.
+    lent?.sent(answer.results);
+    this.heartbeats.confirmationsDone(leaseIds, true);
+    for (const id of [...(answer.heartbeat.cancelled ?? []), ...(answer.heartbeat.stale ?? [])]) this.cancel(id);
+    if (answer.envelope) await this.accept(answer.envelope);
+    else if (!lent && Date.now() - started < MIN_EMPTY_POLL_MS) await sleep(MIN_EMPTY_POLL_MS - (Date.now() - started), this.stopCtl.signal);
+    return "ok";
   }
 
   private hold(task: Task, running: boolean): void {
@@ -254,8 +344,10 @@ export class Agent {
     const held = this.held.get(leaseId)!;
     const started = performance.now();
     const context = { functions: this.functions, pool: this.pool, trust: this.trust, log: this.log, onFatal: (err: Error) => this.fail(err) };
-    const { result, bytes } = await runTask(context, task, held.abort.signal);
+    const onProgress = (fraction: number, message?: string): void => this.progress.set(leaseId, fraction, message);
+    const { result, bytes } = await runTask(context, task, held.abort.signal, onProgress);
     held.running = false;
+    this.progress.drop(leaseId);
     const ms = Math.round(performance.now() - started);
     if (held.releasing) {
       this.log.debug("task handed back", { jobId: task.jobId, ms });

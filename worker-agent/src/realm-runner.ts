@@ -9,6 +9,9 @@ import type { RealmHooks } from "./realm-events.js";
 /** Bridge: a run ended. `status` is one of RUN_STATUS; `text` is the value's JSON or the error's description. */
 export type Done = (id: number, status: number, text: string) => void;
 
+/** Bridge: a run reported progress, as primitives only (fraction in 0..1, message at most 200 characters or ""). */
+export type Progress = (id: number, fraction: number, message: string) => void;
+
 /** How a run ended, as passed to Done. */
 export const RUN_STATUS = { ok: 0, threw: 1, tooLarge: 2, notSerializable: 3 } as const;
 
@@ -23,7 +26,7 @@ export interface RunnerControl {
   stray(err: unknown): void;
 }
 
-export function installRunner(g: any, hooks: RealmHooks, done: Done): RunnerControl {
+export function installRunner(g: any, hooks: RealmHooks, done: Done, progress: Progress): RunnerControl {
   // The numbers of RUN_STATUS, repeated: this function cannot see module scope.
   const OK = 0, THREW = 1, TOO_LARGE = 2, NOT_SERIALIZABLE = 3;
   const stringify = JSON.stringify;
@@ -88,7 +91,13 @@ export function installRunner(g: any, hooks: RealmHooks, done: Done): RunnerCont
     run(id, fn, inputJson, jobId, attempt, maxChars) {
       const controller = new AbortController();
       current = { id, controller };
-      const ctx = { signal: controller.signal, jobId, attempt };
+      // Only numbers and strings cross to the agent; the task's values are read here, in its realm.
+      const report = (fraction: unknown, message?: unknown): void => {
+        if (current?.id !== id || typeof fraction !== "number" || fraction !== fraction) return;
+        const f = fraction < 0 ? 0 : fraction > 1 ? 1 : fraction;
+        progress(id, f, typeof message === "string" ? message.slice(0, 200) : "");
+      };
+      const ctx = { signal: controller.signal, jobId, attempt, progress: report };
       new Promise((resolve) => resolve((fn as Function)(parse(inputJson), ctx))).then(
         (value) => finish(id, value, maxChars),
         (err) => end(id, THREW, describe(err)),

@@ -7,6 +7,11 @@
 // bounded by OUTBOX_LIMITS: once `full`, the agent takes no new work, so it
 // can overshoot only by the tasks already running (each result at most
 // LIMITS.maxResultBytes) — and it keeps those rather than waste finished work.
+//
+// The agent's main loop borrows results (lend()) to carry them on its next
+// exchange with the coordinator, so a result and the next poll share one
+// request. With `lingerMs` set, the outbox sends on its own only results that
+// no exchange picked up within that time (one parked in a long-poll, say).
 
 import { LIMITS, type ResultsResponse, type TaskResult } from "../../src/protocol/client.js";
 import { retry, Wakeable, type RetryOptions } from "./backoff.js";
@@ -32,10 +37,23 @@ export interface OutboxOptions {
   /** A non-retryable failure, such as a refused token. */
   onFatal: (err: unknown) => void;
   limits?: { maxResults: number; maxBytes: number };
+  /** Wait this long after a result arrives before sending it alone, so an exchange can carry it; 0 sends at once. */
+  lingerMs?: number;
+}
+
+/** Results lent to another request: exactly one of sent() or failed() ends the loan. */
+export interface Lent {
+  results: TaskResult[];
+  /** The coordinator answered for them (accepted or stale). */
+  sent(answer: ResultsResponse | null): void;
+  /** The request failed: the results are the outbox's to send again. */
+  failed(): void;
 }
 
 export class ResultsOutbox {
-  private readonly pending: Pending[] = [];
+  private pending: Pending[] = [];
+  private lentCount = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | null = null;
   private failed = false;
   private bytes = 0;
@@ -48,12 +66,12 @@ export class ResultsOutbox {
 
   /** Results not yet acknowledged. */
   get size(): number {
-    return this.pending.length;
+    return this.pending.length + this.lentCount;
   }
 
   /** True at or past the bound: take no new work until results have gone out. */
   get full(): boolean {
-    return this.pending.length >= this.limits.maxResults || this.bytes >= this.limits.maxBytes;
+    return this.size >= this.limits.maxResults || this.bytes >= this.limits.maxBytes;
   }
 
   /** Retries now instead of at the end of the current backoff wait (the coordinator answered something else). */
@@ -72,11 +90,54 @@ export class ResultsOutbox {
     const bytes = 512 + valueBytes + errorBytes;
     this.pending.push({ result, bytes });
     this.bytes += bytes;
-    this.flush();
+    const lingerMs = this.opts.lingerMs ?? 0;
+    if (lingerMs === 0) this.flush();
+    else this.lingerTimer ??= setTimeout(() => {
+      this.lingerTimer = undefined;
+      this.flush();
+    }, lingerMs);
+  }
+
+  /** Whether lend() would lend anything now. */
+  get lendable(): boolean {
+    return this.pending.length > 0 && !this.flushing && !this.failed;
+  }
+
+  /** Lends the oldest pending results that fit one request; null while the outbox is sending on its own. */
+  lend(): Lent | null {
+    if (!this.lendable) return null;
+    const batch = this.nextBatch();
+    this.remove(batch);
+    this.lentCount += batch.length;
+    let open = true;
+    return {
+      results: batch.map((p) => p.result),
+      sent: (answer) => {
+        if (!open) return;
+        open = false;
+        this.lentCount -= batch.length;
+        for (const p of batch) this.bytes -= p.bytes;
+        this.opts.onSent(batch.map((p) => p.result), answer);
+      },
+      failed: () => {
+        if (!open) return;
+        open = false;
+        this.lentCount -= batch.length;
+        this.pending.unshift(...batch);
+        this.flush();
+      },
+    };
+  }
+
+  private remove(batch: Pending[]): void {
+    const gone = new Set(batch);
+    this.pending = this.pending.filter((p) => !gone.has(p));
   }
 
   /** Starts sending unless a send is already under way (it picks up new results when it ends). */
   flush(): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     if (this.flushing || this.pending.length === 0 || this.failed || this.opts.retry.signal.aborted) return;
     this.flushing = this.drain().finally(() => {
       this.flushing = null;
@@ -113,8 +174,9 @@ export class ResultsOutbox {
         }
         return;
       }
-      // Only this loop removes from `pending` and add() only appends, so the batch is still its head.
-      for (const sent of this.pending.splice(0, batch.length)) this.bytes -= sent.bytes;
+      // lend() cannot take from `pending` while this loop runs, but a failed loan may have put results back at its head.
+      this.remove(batch);
+      for (const sent of batch) this.bytes -= sent.bytes;
       this.opts.onSent(batch.map((p) => p.result), answer);
     }
   }

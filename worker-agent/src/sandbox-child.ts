@@ -8,7 +8,7 @@
 import { LIMITS } from "../../src/protocol/limits.js";
 import { lockdown } from "./sandbox-lockdown.js";
 import { CompileError, Realm, resultTooLarge, type RealmOutcome } from "./sandbox-realm.js";
-import { toTaskError, type ChildMessage, type ParentMessage, type RunMessage } from "./sandbox-wire.js";
+import { PROGRESS_INTERVAL_MS, toTaskError, type ChildMessage, type ParentMessage, type RunMessage } from "./sandbox-wire.js";
 
 /** Realms kept per child; the least recently used is dropped (the pool resends its source if needed). */
 const MAX_REALMS = 16;
@@ -27,9 +27,29 @@ interface Entry {
 const realms = new Map<string, Entry>();
 let current: { id: number; realm: Realm | null; replied: boolean } | null = null;
 
+/** Progress not yet passed on (only the latest of the current run), and when the last was. */
+let progressDue: { id: number; fraction: number; message?: string } | null = null;
+let progressTimer: NodeJS.Timeout | undefined;
+let progressSentAt = 0;
+
+function sendProgress(): void {
+  progressTimer = undefined;
+  if (!progressDue || current?.id !== progressDue.id || current.replied) return;
+  progressSentAt = Date.now();
+  send!({ type: "progress", ...progressDue });
+  progressDue = null;
+}
+
+function onProgress(id: number, fraction: number, message?: string): void {
+  progressDue = message === undefined ? { id, fraction } : { id, fraction, message };
+  if (progressTimer) return;
+  progressTimer = setTimeout(sendProgress, Math.max(0, progressSentAt + PROGRESS_INTERVAL_MS - Date.now()));
+}
+
 function reply(id: number, msg: ChildMessage): void {
   if (!current || current.id !== id || current.replied) return;
   current.replied = true;
+  progressDue = null;
   current.realm?.end();
   current = null;
   send!(msg);
@@ -69,7 +89,7 @@ async function run(msg: RunMessage): Promise<void> {
     current.realm = entry.realm;
     await entry.ready;
     if (current?.id !== msg.id) return;
-    entry.realm.run(msg.id, msg.inputJson, msg.jobId, msg.attempt, LIMITS.maxResultBytes, (outcome) => reply(msg.id, outcomeMessage(msg.id, outcome)));
+    entry.realm.run(msg.id, msg.inputJson, msg.jobId, msg.attempt, LIMITS.maxResultBytes, (outcome) => reply(msg.id, outcomeMessage(msg.id, outcome)), (fraction, message) => onProgress(msg.id, fraction, message));
   } catch (err) {
     const error = err instanceof CompileError ? err.error : toTaskError({ name: "Error", message: (err as Error)?.message }, "sandbox_crashed");
     reply(msg.id, { type: "result", id: msg.id, ok: false, error });

@@ -27,7 +27,7 @@ export const REALM_FILENAME = "dist-sandbox-realm.js";
 // Evaluated inside each new context. The installers are inserted as source
 // text; whatever they build belongs to that context.
 const BOOTSTRAP_SOURCE = `"use strict";
-(function bootstrap(host, allowNet, done) {
+(function bootstrap(host, allowNet, done, progress) {
   const g = globalThis;
   const defineProperty = Object.defineProperty;
   const hooks = {
@@ -42,7 +42,7 @@ const BOOTSTRAP_SOURCE = `"use strict";
   (${installEncoding.toString()})(g, hooks);
   (${installUrl.toString()})(hooks, host);
   const runtime = (${installRuntime.toString()})(g, hooks, host, allowNet);
-  const runner = (${installRunner.toString()})(g, hooks, done);
+  const runner = (${installRunner.toString()})(g, hooks, done, progress);
   // The agent's realm awaits one promise of this realm: a module's evaluation.
   // Fixing these keeps a task from slipping its own 'then' into that await.
   for (const key of ["then", "catch", "finally", "constructor"]) defineProperty(Promise.prototype, key, { writable: false, configurable: false });
@@ -89,6 +89,7 @@ export class Realm {
   private readonly refusal: RunnerControl["refusal"];
   private readonly strayFn: RunnerControl["stray"];
   private readonly pending = new Map<number, (outcome: RealmOutcome) => void>();
+  private readonly progressTo = new Map<number, (fraction: number, message?: string) => void>();
   private fn: unknown;
 
   constructor(private readonly fnHash: string, opts: HostOptions) {
@@ -100,7 +101,8 @@ export class Realm {
     bootstrapScript ??= new vm.Script(BOOTSTRAP_SOURCE, { filename: REALM_FILENAME });
     const install = bootstrapScript.runInContext(this.context) as (...args: unknown[]) => unknown[];
     const done = (id: number, status: number, text: string): void => this.done(id, status, text);
-    const parts = install(this.host.bridge(), opts.allowNet, done);
+    const progress = (id: number, fraction: number, message: string): void => this.progress(id, fraction, message);
+    const parts = install(this.host.bridge(), opts.allowNet, done, progress);
     // Read once, now, before any task code has run in this realm.
     const [fire, fetchDone, fetchFail, reset, run, abort, describe, refusal, stray, promiseProto] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => parts[i]);
     this.host.connect(fire as RuntimeControl["fire"], fetchDone as RuntimeControl["fetchDone"], fetchFail as RuntimeControl["fetchFail"]);
@@ -159,8 +161,12 @@ export class Realm {
   }
 
   /** Runs the compiled function on `inputJson`; `onDone` gets the outcome once. */
-  run(id: number, inputJson: string, jobId: string, attempt: number, maxChars: number, onDone: (outcome: RealmOutcome) => void): void {
+  run(
+    id: number, inputJson: string, jobId: string, attempt: number, maxChars: number,
+    onDone: (outcome: RealmOutcome) => void, onProgress?: (fraction: number, message?: string) => void,
+  ): void {
     this.pending.set(id, onDone);
+    if (onProgress) this.progressTo.set(id, onProgress);
     const { runFn } = this;
     runFn(id, this.fn, inputJson, jobId, attempt, maxChars);
   }
@@ -198,10 +204,18 @@ export class Realm {
     }
   }
 
+  /** ctx.progress() of run `id`, checked again here: the bridge is the realm's to call. */
+  private progress(id: number, fraction: number, message: string): void {
+    const to = this.progressTo.get(id);
+    if (!to || typeof fraction !== "number" || !(fraction >= 0 && fraction <= 1) || typeof message !== "string") return;
+    to(fraction, message ? message.slice(0, 200) : undefined);
+  }
+
   private done(id: number, status: number, text: string): void {
     const onDone = this.pending.get(id);
     if (!onDone || typeof status !== "number" || typeof text !== "string") return;
     this.pending.delete(id);
+    this.progressTo.delete(id);
     let outcome: RealmOutcome;
     if (status === RUN_STATUS.ok) outcome = { ok: true, json: text };
     else if (status === RUN_STATUS.tooLarge) outcome = { ok: false, error: resultTooLarge() };

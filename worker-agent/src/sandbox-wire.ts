@@ -31,9 +31,14 @@ export type ChildMessage =
   | { type: "started"; id: number }
   /** The child no longer holds this function compiled: send the run again with its source. */
   | { type: "need_source"; id: number }
+  /** The latest ctx.progress() of run `id`, at most one per PROGRESS_INTERVAL_MS. */
+  | { type: "progress"; id: number; fraction: number; message?: string }
   /** `json` is the value's JSON text, already checked against the size limit. */
   | { type: "result"; id: number; ok: true; json: string }
   | { type: "result"; id: number; ok: false; error: TaskError };
+
+/** The child passes on a run's progress at most this often; calls in between coalesce to the latest. */
+export const PROGRESS_INTERVAL_MS = 100;
 
 const MAX = { name: 256, message: 8192, stack: 16384, code: 64 } as const;
 

@@ -13,6 +13,8 @@ import { toTaskError, type ChildMessage, type ParentMessage } from "./sandbox-wi
 
 /** `bytes` is the size of the value as JSON text, for batching results by size. */
 export type RunOutcome = { ok: true; value: unknown; bytes: number } | { ok: false; error: TaskError };
+/** A running task's ctx.progress(), already checked: fraction in 0..1, message at most 200 characters. */
+export type OnProgress = (fraction: number, message?: string) => void;
 
 export interface SandboxOptions {
   /** Absolute path of the built sandbox-child.js. */
@@ -142,7 +144,7 @@ export class SandboxPool {
    * `signal` cancels it (code `cancelled`, or the AgentError code given as
    * the abort reason); the task's own `timeoutMs` times it out (code `timeout`).
    */
-  async run(task: Task, source: string, signal?: AbortSignal): Promise<RunOutcome> {
+  async run(task: Task, source: string, signal?: AbortSignal, onProgress?: OnProgress): Promise<RunOutcome> {
     if (this.closed) throw new AgentError("sandbox_closed", "the sandbox pool is closed");
     if (signal?.aborted) return abortOutcome(abortCode(signal), "the task was cancelled before it started");
     const slot = await this.acquire();
@@ -154,7 +156,7 @@ export class SandboxPool {
         await slot.ready.catch(() => this.replace(slot));
         await slot.ready;
         if (signal?.aborted) return abortOutcome(abortCode(signal), "the task was cancelled before it started");
-        const outcome = await this.runOn(slot, task, source, inputJson, signal);
+        const outcome = await this.runOn(slot, task, source, inputJson, signal, onProgress);
         if (outcome !== WEDGED) return outcome;
         // Something an earlier task left running keeps the child from reading its messages: only this task's slot suffers, once.
         this.replace(slot);
@@ -168,7 +170,7 @@ export class SandboxPool {
     }
   }
 
-  private runOn(slot: Slot, task: Task, source: string, inputJson: string, signal?: AbortSignal): Promise<RunOutcome | typeof WEDGED> {
+  private runOn(slot: Slot, task: Task, source: string, inputJson: string, signal?: AbortSignal, onProgress?: OnProgress): Promise<RunOutcome | typeof WEDGED> {
     const { child } = slot;
     const id = this.nextId++;
     const graceMs = this.opts.abortGraceMs ?? 500;
@@ -215,6 +217,13 @@ export class SandboxPool {
       };
       const onMessage = (msg: ChildMessage): void => {
         if (msg?.type === "started" && msg.id === id) return started();
+        if (msg?.type === "progress" && msg.id === id) {
+          const { fraction, message } = msg;
+          if (!aborted && typeof fraction === "number" && fraction >= 0 && fraction <= 1 && (message === undefined || typeof message === "string")) {
+            onProgress?.(fraction, message?.slice(0, 200));
+          }
+          return;
+        }
         if (msg?.type === "need_source" && msg.id === id) {
           child.send({ type: "run", id, fnHash: task.fnHash, source, inputJson, jobId: task.jobId, attempt: task.attempt } satisfies ParentMessage, () => {});
           return;

@@ -8,7 +8,7 @@ import { coerceError, errorCode } from "./errors.js";
 import type { FunctionCache } from "./functions.js";
 import { isFatal } from "./http.js";
 import type { Logger } from "./log.js";
-import type { SandboxPool } from "./sandbox.js";
+import type { OnProgress, SandboxPool } from "./sandbox.js";
 import { toTaskError } from "./sandbox-wire.js";
 import type { SubmitterTrust } from "./trust.js";
 
@@ -27,7 +27,7 @@ function rejectOnAbort(signal: AbortSignal): Promise<never> {
 }
 
 /** Runs `task` to its result and the size of its value as JSON; never throws. */
-export async function runTask(ctx: TaskRunContext, task: Task, signal: AbortSignal): Promise<{ result: TaskResult; bytes: number }> {
+export async function runTask(ctx: TaskRunContext, task: Task, signal: AbortSignal, onProgress?: OnProgress): Promise<{ result: TaskResult; bytes: number }> {
   const { leaseId } = task;
   try {
     const source = await Promise.race([ctx.functions.get(task.fnHash), rejectOnAbort(signal)]);
@@ -37,7 +37,7 @@ export async function runTask(ctx: TaskRunContext, task: Task, signal: AbortSign
       ctx.log.warn("refused task", { jobId: task.jobId, code: trusted.code, reason: trusted.reason });
       return { result: { leaseId, ok: false, rejected: trusted.code }, bytes: 0 };
     }
-    const outcome = await ctx.pool.run(task, source, signal);
+    const outcome = await ctx.pool.run(task, source, signal, onProgress);
     return outcome.ok
       ? { result: { leaseId, ok: true, value: outcome.value }, bytes: outcome.bytes }
       : { result: { leaseId, ok: false, error: outcome.error }, bytes: 0 };

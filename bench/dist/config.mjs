@@ -1,0 +1,154 @@
+// The dist configuration: the coordinator (Miniflare + workerd, counting
+// wrapper) with N dist-agent processes (worker-agent/dist/cli.js, each with
+// its sandbox children) and the submitter process.
+
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { existsSync, openSync, readFileSync, statSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { jsonClient } from "../lib/http.mjs";
+import { forkScript, nextMessage, sleep, startProcess, stopProcess } from "../lib/procs.mjs";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+export const AGENT_CLI = `${root}worker-agent/dist/cli.js`;
+/**
+ * Agent flags of the measured setup: the exchange hot path with a local
+ * prefetch queue. BENCH_DIST_AGENT_ARGS overrides them ("" measures the plain
+ * poll loop).
+ */
+export const AGENT_ARGS = process.env.BENCH_DIST_AGENT_ARGS !== undefined
+  ? process.env.BENCH_DIST_AGENT_ARGS.split(/\s+/).filter(Boolean)
+  : ["--exchange", "--prefetch", "64"];
+
+/** Functions tried in order: the first whose result is right is used (the sandbox decides what it offers). */
+export const DIST_FUNCTIONS = [
+  { label: "ES module, node:crypto createHash", source: 'import { createHash } from "node:crypto";\nexport default (s) => createHash("sha256").update(s).digest("hex");\n' },
+  {
+    label: "arrow, crypto.subtle.digest",
+    source: 'async (s) => Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s))), (b) => b.toString(16).padStart(2, "0")).join("")',
+  },
+];
+
+export function makeSecrets() {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  return {
+    submitToken: `submit-${randomBytes(12).toString("hex")}`,
+    agentToken: `agent-${randomBytes(12).toString("hex")}`,
+    signingKey: privateKey.export({ type: "pkcs8", format: "der" }).toString("base64"),
+    publicKey: publicKey.export({ format: "jwk" }).x,
+  };
+}
+
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(`${entry.parentPath ?? entry.path}/${entry.name}`).mtimeMs);
+  }
+  return newest;
+}
+
+/** The built agent must exist; a build older than its sources is measured anyway, with a warning. */
+export function checkAgentBuild(warn) {
+  if (!existsSync(AGENT_CLI)) throw new Error(`${AGENT_CLI} is missing: run \`npm run build:agent\` first`);
+  const built = statSync(AGENT_CLI).mtimeMs;
+  if (newestMtime(`${root}worker-agent/src`) > built || newestMtime(`${root}src/protocol`) > built) {
+    warn("worker-agent/dist is older than its sources; run `npm run build:agent` to measure the current agent");
+  }
+}
+
+const baseEnv = () => Object.fromEntries(["PATH", "HOME"].filter((k) => process.env[k]).map((k) => [k, process.env[k]]));
+
+function tail(path, lines = 15) {
+  try {
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+/** Starts the coordinator alone; resolves { url, entry, secrets, stats(), stop() }. */
+export async function startCoordinator({ logDir, vars = {} }) {
+  const secrets = makeSecrets();
+  const log = `${logDir}/dist-coordinator.log`;
+  const fd = openSync(log, "a");
+  const entry = forkScript("dist coordinator", fileURLToPath(new URL("./coordinator.mjs", import.meta.url)), [], {
+    env: { ...baseEnv(), SUBMIT_TOKEN: secrets.submitToken, AGENT_TOKEN: secrets.agentToken, SIGNING_KEY: secrets.signingKey, BENCH_COORD_VARS: JSON.stringify(vars) },
+    stdio: ["ignore", fd, fd, "ipc"],
+  });
+  let url;
+  try {
+    ({ url } = await nextMessage(entry, (m) => m.url || m.error, 60_000));
+  } catch (err) {
+    await stopProcess(entry);
+    throw new Error(`${err.message}\n${tail(log)}`);
+  }
+  const client = jsonClient(url);
+  return {
+    url,
+    entry,
+    secrets,
+    stats: () => client.call("GET", "/__bench/stats"),
+    async stop() {
+      client.close();
+      await stopProcess(entry);
+    },
+  };
+}
+
+export async function startDist({ agents, concurrency, logLevel, logDir }) {
+  const coord = await startCoordinator({ logDir });
+  const started = [];
+  const stop = async () => {
+    await Promise.all(started.map((e) => stopProcess(e, 10_000)));
+    await coord.stop();
+  };
+  try {
+    const { url, secrets } = coord;
+    for (let i = 0; i < agents; i++) {
+      const log = `${logDir}/dist-agent-${i}.log`;
+      const fd = openSync(log, "a");
+      const args = [AGENT_CLI, "--url", url, "--token", secrets.agentToken, `--public-key=${secrets.publicKey}`, "--concurrency", String(concurrency), "--name", `bench-${i}`, ...AGENT_ARGS];
+      if (logLevel) args.push("--log-level", logLevel);
+      const entry = startProcess(`dist-agent ${i}`, process.execPath, args, { env: baseEnv(), stdio: ["ignore", "ignore", fd] });
+      entry.log = log;
+      started.push(entry);
+    }
+    // Ready = every agent has polled (an agent polls only once its sandboxes are up). The
+    // counting wrapper names only POST /v1/agent/poll's pollers; an --exchange agent is
+    // ready once it has logged `ready` (its sandboxes are up) and the exchanges have begun.
+    const exchanging = AGENT_ARGS.includes("--exchange");
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const dead = started.find((e) => e.exited);
+      if (dead) throw new Error(`${dead.name} exited during start:\n${tail(dead.log)}`);
+      const stats = await coord.stats();
+      if (stats.pollers >= agents) break;
+      if (exchanging && (stats.counts["other POST /v1/agent/*"] ?? 0) >= agents && started.every((e) => / ready agentId=/.test(tail(e.log, 50)))) break;
+      if (Date.now() > deadline) throw new Error(`agents not polling after 90 s:\n${tail(started[0].log)}`);
+      await sleep(200);
+    }
+    const submitter = forkScript("dist submitter", fileURLToPath(new URL("../lib/submitter.mjs", import.meta.url)), [], {
+      env: { ...baseEnv(), BENCH_URL: url, BENCH_TOKEN: secrets.submitToken },
+    });
+    started.push(submitter);
+    await nextMessage(submitter, (m) => m.ready, 30_000);
+    return {
+      submitter,
+      functions: DIST_FUNCTIONS,
+      roles: () => [
+        // Miniflare's node process apart from workerd, which serves the requests (and is what runs in production).
+        { role: "coordinator node", pid: coord.entry.pid, childRole: "coordinator workerd" },
+        ...started.filter((e) => e !== submitter).map((e) => ({ role: "agent", pid: e.pid, childRole: "sandbox" })),
+        { role: "submitter", pid: submitter.pid },
+      ],
+      async counters() {
+        const { counts } = await coord.stats();
+        return { requests: Object.values(counts).reduce((a, b) => a + b, 0), byRoute: counts };
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
