@@ -27,6 +27,7 @@ try {
   run(npm, ["install", "--no-audit", "--no-fund", join(work, tarball)], app);
   const help = run(npm, ["exec", "--", "dist-agent", "--help"], app);
   if (!help.includes("--public-key")) throw new Error("dist-agent --help did not describe its flags");
+  if (!run(npm, ["exec", "--", "dist", "--help"], app).includes("submit --fn")) throw new Error("dist --help did not describe its commands");
   console.log(`packed ${tarball}; installed in an empty folder; --help ok`);
 
   // A real coordinator (Miniflare, from this repository) and the installed agent.
