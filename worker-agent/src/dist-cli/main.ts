@@ -136,6 +136,12 @@ async function main(): Promise<void> {
   }
 }
 
+// `dist watch ... | head` closes stdout early: that is the reader's choice, not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 main().catch((err: unknown) => {
   if (err instanceof ApiError) fail(err.status === 401 || err.status === 403 ? 2 : 1, `${err.code}: ${err.message}`);
   const e = err as { code?: string; message?: string };
