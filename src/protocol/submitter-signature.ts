@@ -5,6 +5,7 @@
 // form on both sides: JSON.stringify of the parsed value.
 
 import { fromBase64Url, toBase64Url, utf8 } from "./encoding.js";
+import { verify } from "./keys.js";
 
 export const JOB_SIGNATURE_DOMAIN = "dist-job-v1\n";
 
@@ -27,13 +28,6 @@ export async function importSignerKey(x: string): Promise<CryptoKey | null> {
   }
 }
 
-export async function verifyJob(key: CryptoKey, sig: string, fnHash: string, input: unknown): Promise<boolean> {
-  let bytes: Uint8Array<ArrayBuffer>;
-  try {
-    bytes = fromBase64Url(sig);
-  } catch {
-    return false;
-  }
-  if (bytes.length !== 64) return false;
-  return crypto.subtle.verify({ name: "Ed25519" }, key, bytes, utf8(jobMessage(fnHash, input)));
+export function verifyJob(key: CryptoKey, sig: string, fnHash: string, input: unknown): Promise<boolean> {
+  return verify(key, jobMessage(fnHash, input), sig);
 }
