@@ -16,9 +16,9 @@
 // It exits when SIGTERM/SIGINT arrives or when its stdin closes, so a parent
 // that dies without cleaning up does not leave a coordinator behind.
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { bundleWorker, wranglerConfig } from "./worker-build.mjs";
 import { Miniflare } from "miniflare";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -38,47 +38,12 @@ function config(env) {
   };
 }
 
-/**
- * The Durable Object bindings and compatibility date, read from wrangler.toml
- * so this stays in step with the deployed configuration. Only the simple
- * `key = "value"` shapes that file uses are understood.
- */
-function wranglerConfig() {
-  const toml = readFileSync(`${root}wrangler.toml`, "utf8");
-  const sqlite = new Set([...(/^new_sqlite_classes\s*=\s*\[([^\]]*)\]/m.exec(toml)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map((m) => m[1]));
-  const durableObjects = {};
-  for (const part of toml.split(/^\[\[durable_objects\.bindings\]\][ \t]*$/m).slice(1)) {
-    const block = part.split(/^\[/m)[0];
-    const name = /^name\s*=\s*"([^"]+)"/m.exec(block)?.[1];
-    const className = /^class_name\s*=\s*"([^"]+)"/m.exec(block)?.[1];
-    if (name && className) durableObjects[name] = { className, useSQLite: sqlite.has(className) };
-  }
-  if (Object.keys(durableObjects).length === 0) throw new Error("no [[durable_objects.bindings]] found in wrangler.toml");
-  const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? "2026-04-26";
-  return { durableObjects, compatibilityDate };
-}
-
-async function bundle() {
-  const out = await build({
-    entryPoints: [`${root}src/index.ts`],
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    external: ["cloudflare:*"],
-    logLevel: "warning",
-  });
-  return out.outputFiles[0].text;
-}
-
 async function main() {
   const { port, persistDir, bindings } = config(process.env);
   const { durableObjects, compatibilityDate } = wranglerConfig();
   mkdirSync(persistDir, { recursive: true });
   const mf = new Miniflare({
-    modules: [{ type: "ESModule", path: `${root}.build/coordinator-process.mjs`, contents: await bundle() }],
+    modules: [{ type: "ESModule", path: `${root}.build/coordinator-process.mjs`, contents: await bundleWorker() }],
     compatibilityDate,
     host: "127.0.0.1",
     port,

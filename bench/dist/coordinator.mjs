@@ -8,42 +8,17 @@
 // Environment: SUBMIT_TOKEN, AGENT_TOKEN, SIGNING_KEY; BENCH_COORD_VARS
 // (JSON of extra bindings, e.g. AGENT_POLL_RATE).
 
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { bundleWorker, wranglerConfig } from "../../scripts/worker-build.mjs";
 import { Miniflare } from "miniflare";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
-function wranglerConfig() {
-  const toml = readFileSync(`${root}wrangler.toml`, "utf8");
-  const sqlite = new Set([...(/^new_sqlite_classes\s*=\s*\[([^\]]*)\]/m.exec(toml)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map((m) => m[1]));
-  const durableObjects = {};
-  for (const part of toml.split(/^\[\[durable_objects\.bindings\]\][ \t]*$/m).slice(1)) {
-    const block = part.split(/^\[/m)[0];
-    const name = /^name\s*=\s*"([^"]+)"/m.exec(block)?.[1];
-    const className = /^class_name\s*=\s*"([^"]+)"/m.exec(block)?.[1];
-    if (name && className) durableObjects[name] = { className, useSQLite: sqlite.has(className) };
-  }
-  const compatibilityDate = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? "2026-04-26";
-  return { durableObjects, compatibilityDate };
-}
-
 async function main() {
-  const out = await build({
-    entryPoints: [fileURLToPath(new URL("./counting-entry.mjs", import.meta.url))],
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    external: ["cloudflare:*"],
-    logLevel: "warning",
-  });
+  const contents = await bundleWorker(fileURLToPath(new URL("./counting-entry.mjs", import.meta.url)));
   const { durableObjects, compatibilityDate } = wranglerConfig();
   const mf = new Miniflare({
-    modules: [{ type: "ESModule", path: `${root}.build/bench-coordinator.mjs`, contents: out.outputFiles[0].text }],
+    modules: [{ type: "ESModule", path: `${root}.build/bench-coordinator.mjs`, contents }],
     compatibilityDate,
     host: "127.0.0.1",
     port: 0,

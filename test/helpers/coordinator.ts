@@ -6,26 +6,15 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { bundleWorker, wranglerConfig } from "../../scripts/worker-build.mjs";
 import { Miniflare } from "miniflare";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const bundlePath = `${root}.build/worker.mjs`;
-let bundled: Promise<unknown> | undefined;
+let bundled: Promise<{ contents: string; config: ReturnType<typeof wranglerConfig> }> | undefined;
 
-/** Bundles src/index.ts once per process. */
-function bundleWorker(): Promise<unknown> {
-  return (bundled ??= build({
-    entryPoints: [`${root}src/index.ts`],
-    outfile: bundlePath,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    external: ["cloudflare:*"],
-    logLevel: "warning",
-  }));
+/** Bundles src/index.ts once per process; bindings come from wrangler.toml. */
+function worker() {
+  return (bundled ??= bundleWorker().then((contents) => ({ contents, config: wranglerConfig() })));
 }
 
 export interface Secrets {
@@ -59,21 +48,16 @@ export async function startCoordinator(opts: {
   port?: number;
   vars?: Record<string, string>;
 } = {}): Promise<Coordinator> {
-  await bundleWorker();
+  const { contents, config } = await worker();
   const secrets = opts.secrets ?? makeSecrets();
   if (opts.persistDir) mkdirSync(opts.persistDir, { recursive: true });
   const mf = new Miniflare({
-    modules: true,
-    scriptPath: bundlePath,
-    compatibilityDate: "2026-04-26",
+    modules: [{ type: "ESModule", path: `${root}.build/worker.mjs`, contents }],
+    compatibilityDate: config.compatibilityDate,
     host: "127.0.0.1",
     port: opts.port ?? 0,
     cf: false,
-    durableObjects: {
-      QUEUE: { className: "QueueObject", useSQLite: true },
-      FUNCTIONS: { className: "FunctionRegistry", useSQLite: true },
-      AGENTS: { className: "AgentRegistry", useSQLite: true },
-    },
+    durableObjects: config.durableObjects,
     durableObjectsPersist: opts.persistDir ?? false,
     bindings: {
       SUBMIT_TOKEN: secrets.submitToken,
