@@ -40,7 +40,7 @@ const DEFAULT_ENVELOPE_TTL_MS = 60_000;
 const DEFAULT_DELIVERY_LEASE_MS = 10_000;
 const DEFAULT_POLL_RATE = 100;
 /** How long a woken results long-poll waits for more results before answering. */
-const RESULTS_LINGER_MS = 20;
+const RESULTS_LINGER_MS = 5;
 
 export interface QueueStats {
   byState: Record<string, number>;
