@@ -98,6 +98,7 @@ export class QueueObject extends DurableObject<Env> {
     this.sightings.set(agentId, { lastPollAt: now, slots });
     if (this.sightings.size > 10_000) for (const [id, s] of this.sightings) if (now - s.lastPollAt > SEEN_WINDOW_MS) this.sightings.delete(id);
     let tasks = this.claimNow(queue, agentId, slots);
+    if (tasks.length > 0) void this.scheduleWake();
     if (tasks.length === 0 && waitMs > 0) {
       tasks = await this.waiters.waitForWork(queue, agentId, slots, waitMs);
     }
@@ -265,9 +266,8 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   private claimNow(queue: string, agentId: string, slots: number): Task[] {
-    const tasks = this.ctx.storage.transactionSync(() => claim(this.sql, queue, agentId, slots, Date.now(), this.deliveryMs));
-    if (tasks.length > 0) void this.scheduleWake();
-    return tasks;
+    // Callers re-arm the alarm once for all the claims they make.
+    return this.ctx.storage.transactionSync(() => claim(this.sql, queue, agentId, slots, Date.now(), this.deliveryMs));
   }
 
   /** Hands ready work to waiting pollers, oldest first, until the work or the pollers run out. */
