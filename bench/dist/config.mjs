@@ -12,13 +12,13 @@ import { forkScript, nextMessage, sleep, startProcess, stopProcess } from "../li
 const root = fileURLToPath(new URL("../../", import.meta.url));
 export const AGENT_CLI = `${root}worker-agent/dist/cli.js`;
 /**
- * Agent flags of the measured setup: the exchange hot path with a local
- * prefetch queue. BENCH_DIST_AGENT_ARGS overrides them ("" measures the plain
- * poll loop).
+ * Extra agent flags; none by default: the agent as a volunteer runs it (exchange,
+ * automatic prefetch). BENCH_DIST_AGENT_ARGS sets them, e.g. "--no-exchange --prefetch 0".
  */
-export const AGENT_ARGS = process.env.BENCH_DIST_AGENT_ARGS !== undefined
-  ? process.env.BENCH_DIST_AGENT_ARGS.split(/\s+/).filter(Boolean)
-  : ["--exchange", "--prefetch", "64"];
+export const AGENT_ARGS = (process.env.BENCH_DIST_AGENT_ARGS ?? "").split(/\s+/).filter(Boolean);
+
+/** Node flags for the agent processes, e.g. BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them. */
+const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 
 /** Functions tried in order: the first whose result is right is used (the sandbox decides what it offers). */
 export const DIST_FUNCTIONS = [
@@ -71,8 +71,10 @@ export async function startCoordinator({ logDir, vars = {} }) {
   const secrets = makeSecrets();
   const log = `${logDir}/dist-coordinator.log`;
   const fd = openSync(log, "a");
+  // BENCH_WORKERD_PROFILE*=…: CPU profiles of workerd's isolates, passed on to coordinator.mjs (see there).
+  const profileEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("BENCH_WORKERD_PROFILE")));
   const entry = forkScript("dist coordinator", fileURLToPath(new URL("./coordinator.mjs", import.meta.url)), [], {
-    env: { ...baseEnv(), SUBMIT_TOKEN: secrets.submitToken, AGENT_TOKEN: secrets.agentToken, SIGNING_KEY: secrets.signingKey, BENCH_COORD_VARS: JSON.stringify(vars) },
+    env: { ...baseEnv(), SUBMIT_TOKEN: secrets.submitToken, AGENT_TOKEN: secrets.agentToken, SIGNING_KEY: secrets.signingKey, BENCH_COORD_VARS: JSON.stringify(vars), ...profileEnv },
     stdio: ["ignore", fd, fd, "ipc"],
   });
   let url;
@@ -107,7 +109,7 @@ export async function startDist({ agents, concurrency, logLevel, logDir }) {
     for (let i = 0; i < agents; i++) {
       const log = `${logDir}/dist-agent-${i}.log`;
       const fd = openSync(log, "a");
-      const args = [AGENT_CLI, "--url", url, "--token", secrets.agentToken, `--public-key=${secrets.publicKey}`, "--concurrency", String(concurrency), "--name", `bench-${i}`, ...AGENT_ARGS];
+      const args = [...AGENT_NODE_ARGS, AGENT_CLI, "--url", url, "--token", secrets.agentToken, `--public-key=${secrets.publicKey}`, "--concurrency", String(concurrency), "--name", `bench-${i}`, ...AGENT_ARGS];
       if (logLevel) args.push("--log-level", logLevel);
       const entry = startProcess(`dist-agent ${i}`, process.execPath, args, { env: baseEnv(), stdio: ["ignore", "ignore", fd] });
       entry.log = log;
@@ -116,7 +118,7 @@ export async function startDist({ agents, concurrency, logLevel, logDir }) {
     // Ready = every agent has polled (an agent polls only once its sandboxes are up). The
     // counting wrapper names only POST /v1/agent/poll's pollers; an --exchange agent is
     // ready once it has logged `ready` (its sandboxes are up) and the exchanges have begun.
-    const exchanging = AGENT_ARGS.includes("--exchange");
+    const exchanging = !AGENT_ARGS.includes("--no-exchange");
     const deadline = Date.now() + 90_000;
     for (;;) {
       const dead = started.find((e) => e.exited);

@@ -39,8 +39,13 @@ import { Waiters } from "./waiters.js";
 const DEFAULT_ENVELOPE_TTL_MS = 60_000;
 const DEFAULT_DELIVERY_LEASE_MS = 10_000;
 const DEFAULT_POLL_RATE = 100;
-/** How long a woken results long-poll waits for more results before answering. */
-const RESULTS_LINGER_MS = 5;
+/**
+ * How long a woken results long-poll may wait for more results before it
+ * answers. It answers at once when its batch is finished or its page is
+ * full, so a lone job's result is not held up; under load one answer
+ * carries many results.
+ */
+const RESULTS_LINGER_MS = 50;
 
 export interface QueueStats {
   byState: Record<string, number>;
@@ -213,10 +218,14 @@ export class QueueObject extends DurableObject<Env> {
     let results = resultsAfter(this.sql, batchId, after, limit);
     if (results.length === 0 && waitMs > 0 && progress.finished < progress.total) {
       await this.waiters.waitForResult(batchId, waitMs);
-      // Results tend to come in bursts: linger a moment so one answer carries several.
-      await new Promise((resolve) => setTimeout(resolve, RESULTS_LINGER_MS));
-      results = resultsAfter(this.sql, batchId, after, limit);
       progress = batchProgress(this.sql, batchId) ?? progress;
+      const lingerUntil = Date.now() + RESULTS_LINGER_MS;
+      // `last_seq - after` results are ready (seq counts every finished job of the batch).
+      while (progress.finished < progress.total && progress.lastSeq - after < limit && Date.now() < lingerUntil) {
+        await this.waiters.waitForResult(batchId, lingerUntil - Date.now());
+        progress = batchProgress(this.sql, batchId) ?? progress;
+      }
+      results = resultsAfter(this.sql, batchId, after, limit);
     }
     const next = results.at(-1)?.seq ?? after;
     return success({ results, next, done: progress.finished >= progress.total && next >= progress.lastSeq });

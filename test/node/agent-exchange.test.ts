@@ -1,6 +1,7 @@
-// The agent's hot path over POST /v1/agent/exchange (--exchange), its
-// prefetch (--prefetch), and ctx.progress() reaching GET /v1/jobs/:id, all
-// against a real coordinator and real agent processes.
+// The agent's hot path over POST /v1/agent/exchange (the default; --no-exchange
+// polls instead), its prefetch (--prefetch n, or auto by default), and
+// ctx.progress() reaching GET /v1/jobs/:id, all against a real coordinator and
+// real agent processes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type AgentProc } from "../helpers/agent.js";
 import { submitter } from "../helpers/client.js";
@@ -52,9 +53,9 @@ async function runQuickJobs(queue: string, n: number): Promise<number> {
   return maxHeld;
 }
 
-describe("--exchange", () => {
-  it("results, confirmations and polls share POST /v1/agent/exchange; each job runs once and the agent holds no more leases than its slots", async () => {
-    const { routes } = await agentCounting("xchg", 2, ["--exchange"]);
+describe("exchange", () => {
+  it("results, confirmations and polls share POST /v1/agent/exchange; each job runs once and with --prefetch 0 the agent holds no more leases than its slots", async () => {
+    const { routes } = await agentCounting("xchg", 2, ["--prefetch", "0"]);
     const maxHeld = await runQuickJobs("xchg", 200);
     expect(maxHeld).toBeLessThanOrEqual(2);
     expect(routes.get("/v1/agent/poll") ?? 0).toBe(0);
@@ -66,10 +67,21 @@ describe("--exchange", () => {
   });
 
   it("--prefetch lets the agent hold tasks beyond its slots, each still run once", async () => {
-    await agentCounting("prefetch", 1, ["--exchange", "--prefetch", "3"]);
+    await agentCounting("prefetch", 1, ["--prefetch", "3"]);
     const maxHeld = await runQuickJobs("prefetch", 100);
     expect(maxHeld).toBeLessThanOrEqual(4);
     expect(maxHeld).toBeGreaterThan(1);
+  });
+
+  it("the default prefetch (auto) grows with a queue of quick jobs, so requests carry many jobs, each run once", async () => {
+    const { routes } = await agentCounting("prefetch-auto", 2, []);
+    const n = 2000;
+    const maxHeld = await runQuickJobs("prefetch-auto", n);
+    expect(maxHeld).toBeGreaterThan(2);
+    expect(maxHeld).toBeLessThanOrEqual(256);
+    const requests = [...routes].filter(([route]) => route.startsWith("/v1/agent/") && route !== "/v1/agent/enroll").reduce((sum, [, count]) => sum + count, 0);
+    // With --prefetch 0 and 2 slots an exchange carries at most 2 results and 2 tasks.
+    expect(n / requests).toBeGreaterThan(5);
   });
 });
 
@@ -77,7 +89,7 @@ describe("ctx.progress", () => {
   for (const mode of ["poll", "exchange"] as const) {
     it(`a running task's latest progress shows in GET /v1/jobs/:id (${mode})`, async () => {
       const queue = `progress-${mode}`;
-      await agentCounting(queue, 1, ["--heartbeat-ms", "300", ...(mode === "exchange" ? ["--exchange"] : [])]);
+      await agentCounting(queue, 1, ["--heartbeat-ms", "300", ...(mode === "poll" ? ["--no-exchange"] : [])]);
       const fn = `async (x, ctx) => {
         ctx.progress(0.1, "start");
         ctx.progress(7, { toString() { return "not a string"; } }); // clamped to 1, message dropped; then replaced below

@@ -11,7 +11,7 @@ const agents: AgentProc[] = [];
 beforeAll(async () => {
   coord = await startCoordinator();
   for (let i = 0; i < 3; i++) {
-    agents.push(await startAgent({ url: coord.url, token: coord.agentToken, publicKey: coord.publicKey, concurrency: SLOTS, name: `q${i}` }));
+    agents.push(await startAgent({ url: coord.url, token: coord.agentToken, publicKey: coord.publicKey, concurrency: SLOTS, name: `q${i}`, args: ["--prefetch", "0"] }));
   }
 });
 afterAll(async () => {

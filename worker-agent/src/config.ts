@@ -7,6 +7,7 @@ import { CLOCK_SKEW_MS, DEFAULT_QUEUE, LIMITS, QUEUE_NAME_RE, type PublicJwk } f
 import { AgentError } from "./errors.js";
 import { readPublicKeys } from "./key-options.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
+import type { PrefetchSetting } from "./prefetch.js";
 
 declare const __AGENT_VERSION__: string | undefined;
 export const AGENT_VERSION = typeof __AGENT_VERSION__ === "string" ? __AGENT_VERSION__ : "0.0.0-dev";
@@ -17,7 +18,7 @@ export const DEFAULTS = {
   clockSkewMs: CLOCK_SKEW_MS,
   maxMemoryMb: 512,
   heartbeatMs: 5_000,
-  prefetch: 0,
+  prefetch: "auto" as PrefetchSetting,
   shutdownGraceMs: 30_000,
   logLevel: "info" as LogLevel,
 } as const;
@@ -32,15 +33,16 @@ export interface AgentConfig {
   trustedSubmitters: PublicJwk[];
   /** Tasks may use fetch (--allow-net); otherwise the sandbox has no network. */
   allowNet: boolean;
-  /** One POST /v1/agent/exchange per cycle carries results, confirmations and the next poll (--exchange). */
+  /** One POST /v1/agent/exchange per cycle carries results, confirmations and the next poll (default; --no-exchange polls and posts results apart). */
   exchange: boolean;
   queue: string;
   concurrency: number;
   /**
-   * Tasks held beyond `concurrency`, waiting locally for a free slot (--prefetch).
-   * 0 keeps the coordinator from ever seeing more leases than slots.
+   * Tasks held beyond `concurrency`, waiting locally for a free slot (--prefetch):
+   * a number, or "auto" (see prefetch.ts). 0 keeps the coordinator from ever
+   * seeing more leases than slots.
    */
-  prefetch: number;
+  prefetch: PrefetchSetting;
   /** Sent when enrolling; the coordinator makes the agent id from it. */
   name: string;
   labels: string[];
@@ -75,7 +77,7 @@ const VALUE_FLAGS = {
 type ValueFlag = keyof typeof VALUE_FLAGS;
 /** Flags that may be given more than once; their values add up. */
 const REPEATABLE = new Set<ValueFlag>(["public-key", "trust-submitter"]);
-const BOOLEAN_FLAGS = { "allow-net": "DIST_ALLOW_NET", exchange: "DIST_EXCHANGE" } as const;
+const BOOLEAN_FLAGS = { "allow-net": "DIST_ALLOW_NET", "no-exchange": "DIST_NO_EXCHANGE" } as const;
 const NAME_RE = /^[A-Za-z0-9_-]{1,48}$/;
 
 /** The --help text: every flag, its environment variable and its default. */
@@ -86,10 +88,10 @@ export function usage(): string {
     ["--public-key <key>", "coordinator public key(s) to pin: base64url x (comma-separated for several), JWK/JWKS JSON, or a file; repeatable (required)", "DIST_PUBLIC_KEY"],
     ["--trust-submitter <key>", "run only tasks signed by these submitter keys (same forms; repeatable); others are refused as submitter_untrusted", "DIST_TRUST_SUBMITTER"],
     ["--allow-net", "let tasks use fetch (off by default: tasks have no network)", "DIST_ALLOW_NET=1"],
-    ["--exchange", "results, confirmations and the next poll share one request (POST /v1/agent/exchange)", "DIST_EXCHANGE=1"],
+    ["--no-exchange", "poll and post results apart (by default results, confirmations and the next poll share one request, POST /v1/agent/exchange)", "DIST_NO_EXCHANGE=1"],
     ["--queue <name>", `queue to serve (default ${DEFAULTS.queue})`, "DIST_QUEUE"],
     ["--concurrency <n>", `tasks run at once (default: CPU count, here ${availableParallelism()})`, "DIST_CONCURRENCY"],
-    ["--prefetch <n>", `tasks held beyond --concurrency, waiting for a free slot (default ${DEFAULTS.prefetch})`, "DIST_PREFETCH"],
+    ["--prefetch <n|auto>", "tasks held beyond --concurrency, waiting for a free slot; auto holds about 250 ms of work (default auto)", "DIST_PREFETCH"],
     ["--name <name>", "agent name, 1-48 of A-Z a-z 0-9 _ -; the coordinator assigns the id <name>-<random> (default: host name)", "DIST_NAME"],
     ["--labels <a,b,...>", "comma-separated labels sent with each poll", "DIST_LABELS"],
     ["--wait <seconds>", `long-poll wait, at most ${LIMITS.maxWaitSeconds} (default ${DEFAULTS.waitSeconds})`, "DIST_WAIT"],
@@ -161,7 +163,7 @@ export async function loadConfig(argv: string[], env: Record<string, string | un
     const options = Object.fromEntries(Object.keys(VALUE_FLAGS).map((k) => [k, { type: "string" as const, multiple: REPEATABLE.has(k as ValueFlag) }]));
     ({ values } = parseArgs({
       args: joinValues(argv),
-      options: { ...options, "allow-net": { type: "boolean" }, exchange: { type: "boolean" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
+      options: { ...options, "allow-net": { type: "boolean" }, "no-exchange": { type: "boolean" }, exchange: { type: "boolean" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
       strict: true,
       allowPositionals: false,
     }));
@@ -205,7 +207,8 @@ export async function loadConfig(argv: string[], env: Record<string, string | un
     return values[flag] === true || (fromEnv !== undefined && /^(1|true|yes)$/i.test(fromEnv));
   };
   const allowNet = flagOn("allow-net");
-  const exchange = flagOn("exchange");
+  // --exchange, once opt-in, is the default now and still accepted.
+  const exchange = !flagOn("no-exchange");
 
   const queue = get("queue") ?? DEFAULTS.queue;
   if (!QUEUE_NAME_RE.test(queue)) fail("bad_option", `--queue must match ${QUEUE_NAME_RE.source}`);
@@ -221,6 +224,9 @@ export async function loadConfig(argv: string[], env: Record<string, string | un
     return text === undefined ? fallback : int(flag, text, min, max);
   };
 
+  const prefetchText = get("prefetch")?.trim();
+  const prefetch: PrefetchSetting = prefetchText === undefined || prefetchText === "auto" ? DEFAULTS.prefetch : int("prefetch", prefetchText, 0, LIMITS.maxSlots);
+
   return {
     action: "run",
     config: {
@@ -232,7 +238,7 @@ export async function loadConfig(argv: string[], env: Record<string, string | un
       exchange,
       queue,
       concurrency: opt("concurrency", Math.min(availableParallelism(), LIMITS.maxSlots), 1, LIMITS.maxSlots),
-      prefetch: opt("prefetch", DEFAULTS.prefetch, 0, LIMITS.maxSlots),
+      prefetch,
       name,
       labels,
       waitSeconds: opt("wait", DEFAULTS.waitSeconds, 0, LIMITS.maxWaitSeconds),

@@ -1,12 +1,14 @@
-// The agent's main loop. One long-poll in flight at a time asks for as many
+// The agent's main loop. One request in flight at a time asks for as many
 // tasks as there are free slots; each answer is verified, its tasks run in the
 // sandbox pool, and results go back in batches. A task holds its slot from
 // the moment it arrives until the coordinator has acknowledged its result, so
 // the coordinator never sees this agent holding more than `concurrency` leases
-// (plus `prefetch`: tasks held beyond that wait in the pool for a free slot).
-// With --exchange each cycle is one POST /v1/agent/exchange carrying the
-// pending results and confirmations along with the poll; the coordinator
-// records the results before it hands out tasks, so their slots count as free.
+// plus the prefetch (prefetch.ts: tasks held beyond that wait in the pool for
+// a free slot). Each cycle is one POST /v1/agent/exchange carrying the ripe
+// results (results-outbox.ts) and confirmations along with the poll; the
+// coordinator records the results before it hands out tasks, so their slots
+// count as free. With --no-exchange the agent long-polls POST /v1/agent/poll
+// and the outbox posts results apart.
 // Accepted tasks are confirmed at once (see heartbeat.ts); stopping is in
 // shutdown.ts. Before anything else the agent enrolls (enroll.ts) and makes
 // a session nonce that every envelope it runs must echo.
@@ -29,6 +31,8 @@ import { ResultsOutbox, type Lent } from "./results-outbox.js";
 import { SandboxPool } from "./sandbox.js";
 import { shutdown } from "./shutdown.js";
 import { SubmitterTrust } from "./trust.js";
+import { Prefetch } from "./prefetch.js";
+import { TaskLog } from "./task-log.js";
 import { runTask } from "./task-run.js";
 import { Verifier } from "./verifier.js";
 
@@ -37,13 +41,13 @@ const MIN_EMPTY_POLL_MS = 1_000;
 /** See heartbeat.ts: well inside the coordinator's delivery lease (10 s by default). */
 const CONFIRM_DELAY_MS = 200;
 /**
- * With --exchange, a result waits this long for the next exchange to carry it
- * before it is sent alone — it only has to while an exchange is parked in a
- * long-poll; otherwise the loop sends it at once with the next poll. Measured
- * (bench, 20,000 jobs): 5 ms gives 12 jobs/request and an unloaded RTT of 37 ms;
- * 50 ms 15 and 80 ms; 200 ms 19 and 230 ms, at the same throughput.
+ * Results wait at most this long for others to share their request, and only
+ * while other tasks still run (see results-outbox.ts); the request goes as
+ * soon as `batchTarget` results are in. An idle agent's one result goes at once.
  */
-const RESULT_LINGER_MS = 5;
+const RESULT_LINGER_MS = 50;
+/** Results (and tasks asked for) per request aimed at: half the tasks an agent may hold, at most this many. */
+const MAX_BATCH_TARGET = 128;
 
 export interface Held {
   task: Task;
@@ -75,14 +79,21 @@ export class Agent {
   private readonly endCtl = new AbortController();
   private readonly changes = new Changes();
   private readonly progress = new ProgressReports();
+  private readonly taskLog: TaskLog;
   private fatal: Error | null = null;
   private reachable = true;
+  /** Held tasks not yet finished (waiting for a sandbox or running). */
+  private unfinished = 0;
+  /** An exchange is parked in a long-poll: results finishing meanwhile are sent on their own. */
+  private parked = false;
+  private readonly prefetch: Prefetch;
 
   constructor(
     private readonly config: AgentConfig,
     private readonly log: Logger,
     opts: AgentOptions = {},
   ) {
+    this.taskLog = new TaskLog(log);
     this.http = new HttpClient({ url: config.url, userAgent: `dist-agent/${AGENT_VERSION}` });
     this.pool = new SandboxPool({
       childPath: opts.childPath ?? fileURLToPath(new URL("./sandbox-child.js", import.meta.url)),
@@ -91,13 +102,17 @@ export class Agent {
       allowNet: config.allowNet,
     });
     const endSignal = this.endCtl.signal;
+    this.prefetch = new Prefetch(config.prefetch, Math.max(0, LIMITS.maxSlots - config.concurrency));
     this.outbox = new ResultsOutbox({
       send: async (results) =>
         (await this.http.request<ResultsResponse>("POST", "/v1/agent/results", { results }, { signal: endSignal, timeoutMs: 60_000 })).body,
       retry: this.retryOptions(endSignal),
       onSent: (results, answer) => this.acknowledged(results, answer),
       onFatal: (err) => this.fail(err),
-      lingerMs: config.exchange ? RESULT_LINGER_MS : 0,
+      lingerMs: RESULT_LINGER_MS,
+      batchTarget: () => this.batchTarget(),
+      othersRunning: () => this.unfinished > 0,
+      carried: () => config.exchange && this.reachable && !this.parked,
     });
     this.heartbeats = new Heartbeats({
       intervalMs: config.heartbeatMs,
@@ -153,6 +168,7 @@ export class Agent {
     } finally {
       this.endCtl.abort();
       await Promise.all([heartbeats, this.outbox.settled()]);
+      this.taskLog.summarize();
       await this.pool.close();
       this.http.close();
     }
@@ -186,6 +202,7 @@ export class Agent {
     }
     if (!this.reachable) return;
     this.reachable = false;
+    this.outbox.schedule(); // no exchange carries results while the coordinator is away
     this.log.warn("coordinator unreachable", { code: errorCode(err), retrying: true });
   }
 
@@ -209,23 +226,25 @@ export class Agent {
 
   private async pollLoop(): Promise<void> {
     const signal = this.stopCtl.signal;
-    const { concurrency, prefetch, exchange } = this.config;
-    const capacity = concurrency + prefetch;
+    const { concurrency, exchange } = this.config;
     let failures = 0;
     while (!signal.aborted) {
-      const lent = exchange && this.reachable ? this.outbox.lend() : null;
-      const carried = lent?.results.length ?? 0;
-      const free = capacity - (this.held.size - carried);
+      const capacity = this.capacity();
+      const carry = exchange && this.reachable && this.outbox.lendable && this.outbox.ripe;
+      // Results carried are recorded before the coordinator hands out tasks: their slots count as free.
+      const free = capacity - this.held.size + (carry ? Math.min(this.outbox.pendingCount, LIMITS.maxItemsPerRequest) : 0);
       const slots = this.holdingBack() ? 0 : Math.max(0, Math.min(free, LIMITS.maxSlots));
-      if (slots === 0 && !lent) {
+      // Ask when the sandboxes would otherwise run dry, or for a batch's worth of tasks at a time.
+      const wantTasks = slots > 0 && (this.unfinished < concurrency || slots >= this.batchTarget());
+      if (!carry && !wantTasks) {
         if (this.outbox.full) this.log.debug("outbox full; taking no new work", { results: this.outbox.size });
         await this.changes.until(
-          () => signal.aborted || (this.held.size < capacity && !this.holdingBack()) || (exchange && this.reachable && this.outbox.lendable),
-          60_000,
+          () => signal.aborted || this.worthARequest(),
+          Math.min(60_000, exchange ? Math.max(1, this.outbox.msUntilRipe()) : Infinity),
         );
         continue;
       }
-      const outcome = exchange ? await this.exchange(slots, lent) : await this.poll(slots);
+      const outcome = exchange ? await this.exchange(wantTasks ? slots : 0, carry ? this.outbox.lend() : null) : await this.poll(slots);
       if (outcome === "stop") return;
       if (outcome === "retry") {
         await sleep(backoffDelay(failures++), signal);
@@ -233,6 +252,23 @@ export class Agent {
       }
       failures = 0;
     }
+  }
+
+  /** The loop's test of whether to send anything, for waking it (the loop itself computes the details). */
+  private worthARequest(): boolean {
+    if (this.config.exchange && this.reachable && this.outbox.lendable && this.outbox.ripe) return true;
+    const slots = this.holdingBack() ? 0 : this.capacity() - this.held.size;
+    return slots > 0 && (this.unfinished < this.config.concurrency || slots >= this.batchTarget());
+  }
+
+  /** Tasks this agent may hold: its slots and what it prefetches now. */
+  private capacity(): number {
+    return this.config.concurrency + this.prefetch.current();
+  }
+
+  /** Results (and tasks asked for) per request aimed at: half of what the agent may hold, at most MAX_BATCH_TARGET. */
+  private batchTarget(): number {
+    return Math.max(1, Math.min(MAX_BATCH_TARGET, Math.floor(this.capacity() / 2)));
   }
 
   /** One POST /v1/agent/poll (retried until answered); "stop" on a fatal error or stop(). */
@@ -278,10 +314,14 @@ export class Agent {
     if (progress.length > 0) body.progress = progress;
     const started = Date.now();
     let answer: ExchangeResponse | null;
+    // Parked, this request cannot carry results that finish meanwhile: the outbox sends them.
+    this.parked = wait > 0;
+    if (this.parked) this.outbox.schedule();
     try {
       answer = (await this.http.request<ExchangeResponse>("POST", "/v1/agent/exchange", body, { signal, timeoutMs: wait * 1000 + 15_000 })).body;
       if (!answer?.results || !answer.heartbeat) throw new AgentError("bad_response", "the exchange answer lacks results or heartbeat");
     } catch (err) {
+      this.parked = false;
       lent?.failed();
       this.heartbeats.confirmationsDone(leaseIds, false);
       this.progress.giveBack(progress, (id) => this.held.get(id)?.running === true);
@@ -294,6 +334,7 @@ export class Agent {
       if (retryAfterMs(err) > 0) await sleep(retryAfterMs(err), this.stopCtl.signal);
       return "retry";
     }
+    this.parked = false;
     this.reconnected();
     // Results first: a lease just reported comes back stale from the heartbeat part, and is no longer held.
     lent?.sent(answer.results);
@@ -306,6 +347,7 @@ export class Agent {
 
   private hold(task: Task, running: boolean): void {
     this.held.set(task.leaseId, { task, running, abort: new AbortController() });
+    if (running) this.unfinished++;
   }
 
   /** Reports a task as refused — unless this agent holds its lease: a refused copy must not end the real one. */
@@ -347,6 +389,8 @@ export class Agent {
     const onProgress = (fraction: number, message?: string): void => this.progress.set(leaseId, fraction, message);
     const { result, bytes } = await runTask(context, task, held.abort.signal, onProgress);
     held.running = false;
+    this.unfinished--;
+    this.prefetch.done();
     this.progress.drop(leaseId);
     const ms = Math.round(performance.now() - started);
     if (held.releasing) {
@@ -355,7 +399,7 @@ export class Agent {
       this.changes.notify();
       return;
     }
-    this.log.info("task done", { jobId: task.jobId, ms, ok: result.ok, code: result.error?.code ?? result.rejected });
+    this.taskLog.done(result.ok, { jobId: task.jobId, ms, code: result.error?.code ?? result.rejected });
     this.report(result, bytes);
   }
 

@@ -8,10 +8,17 @@
 // can overshoot only by the tasks already running (each result at most
 // LIMITS.maxResultBytes) — and it keeps those rather than waste finished work.
 //
+// A result is worth a request of its own once it is `ripe`: `batchTarget`
+// results are waiting, or no other task is running (nothing more is coming
+// soon, so waiting would only add latency), or the oldest has waited
+// `lingerMs`. Under load that makes requests carry many results; an idle
+// agent's single result still goes at once.
+//
 // The agent's main loop borrows results (lend()) to carry them on its next
-// exchange with the coordinator, so a result and the next poll share one
-// request. With `lingerMs` set, the outbox sends on its own only results that
-// no exchange picked up within that time (one parked in a long-poll, say).
+// exchange with the coordinator, so results and the next poll share one
+// request. While `carried()` says an exchange will come for them, the outbox
+// does not send on its own; while the exchange is parked in a long-poll (or
+// the agent does not exchange), it sends ripe results itself.
 
 import { LIMITS, type ResultsResponse, type TaskResult } from "../../src/protocol/client.js";
 import { retry, Wakeable, type RetryOptions } from "./backoff.js";
@@ -25,6 +32,8 @@ export const OUTBOX_LIMITS = { maxResults: 10_000, maxBytes: 64 * 1024 * 1024 } 
 interface Pending {
   result: TaskResult;
   bytes: number;
+  /** When it was added (Date.now()). */
+  at: number;
 }
 
 export interface OutboxOptions {
@@ -37,8 +46,14 @@ export interface OutboxOptions {
   /** A non-retryable failure, such as a refused token. */
   onFatal: (err: unknown) => void;
   limits?: { maxResults: number; maxBytes: number };
-  /** Wait this long after a result arrives before sending it alone, so an exchange can carry it; 0 sends at once. */
+  /** A result waits at most this long for others to share its request; 0 sends every result at once. */
   lingerMs?: number;
+  /** Results worth a request of their own now (default 1). */
+  batchTarget?: () => number;
+  /** Whether other tasks are still running, so more results are coming (default: assume not). */
+  othersRunning?: () => boolean;
+  /** Whether the agent's exchange will carry pending results (default: never); the outbox then leaves them to it. */
+  carried?: () => boolean;
 }
 
 /** Results lent to another request: exactly one of sent() or failed() ends the loan. */
@@ -69,6 +84,11 @@ export class ResultsOutbox {
     return this.pending.length + this.lentCount;
   }
 
+  /** Results waiting to be sent or lent (not those out on loan). */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
   /** True at or past the bound: take no new work until results have gone out. */
   get full(): boolean {
     return this.size >= this.limits.maxResults || this.bytes >= this.limits.maxBytes;
@@ -88,14 +108,39 @@ export class ResultsOutbox {
   add(result: TaskResult, valueBytes = 0): void {
     const errorBytes = result.error ? result.error.message.length + (result.error.stack?.length ?? 0) : 0;
     const bytes = 512 + valueBytes + errorBytes;
-    this.pending.push({ result, bytes });
+    this.pending.push({ result, bytes, at: Date.now() });
     this.bytes += bytes;
-    const lingerMs = this.opts.lingerMs ?? 0;
-    if (lingerMs === 0) this.flush();
-    else this.lingerTimer ??= setTimeout(() => {
+    this.schedule();
+  }
+
+  /** Whether the pending results are worth a request now (see the header). */
+  get ripe(): boolean {
+    return this.msUntilRipe() === 0;
+  }
+
+  /** 0 when ripe, Infinity when nothing is pending, else how long until the oldest has lingered enough. */
+  msUntilRipe(): number {
+    const oldest = this.pending[0];
+    if (!oldest) return Infinity;
+    if (this.pending.length >= (this.opts.batchTarget?.() ?? 1) || !(this.opts.othersRunning?.() ?? false)) return 0;
+    return Math.max(0, oldest.at + (this.opts.lingerMs ?? 0) - Date.now());
+  }
+
+  /**
+   * Sends ripe results unless an exchange will carry them; otherwise looks
+   * again when they ripen. Call it when `carried()` turns false.
+   */
+  schedule(): void {
+    if (this.pending.length === 0) return;
+    const carried = this.opts.carried?.() ?? false;
+    const wait = carried ? Infinity : this.msUntilRipe();
+    if (wait === 0) return this.flush();
+    // While carried, look again now and then: the exchange may stop carrying (parked, coordinator away).
+    if (this.lingerTimer) return;
+    this.lingerTimer = setTimeout(() => {
       this.lingerTimer = undefined;
-      this.flush();
-    }, lingerMs);
+      this.schedule();
+    }, carried ? Math.max(1, this.opts.lingerMs ?? 0) : wait);
   }
 
   /** Whether lend() would lend anything now. */
@@ -124,7 +169,7 @@ export class ResultsOutbox {
         open = false;
         this.lentCount -= batch.length;
         this.pending.unshift(...batch);
-        this.flush();
+        this.schedule();
       },
     };
   }
@@ -141,7 +186,7 @@ export class ResultsOutbox {
     if (this.flushing || this.pending.length === 0 || this.failed || this.opts.retry.signal.aborted) return;
     this.flushing = this.drain().finally(() => {
       this.flushing = null;
-      this.flush();
+      this.schedule();
     });
   }
 
