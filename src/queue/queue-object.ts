@@ -289,12 +289,19 @@ export class QueueObject extends DurableObject<Env> {
     void this.scheduleWake();
   }
 
+  /**
+   * Makes sure the alarm fires by the next lease expiry or delayed retry.
+   * An alarm already set for that time or earlier is left alone, and one no
+   * longer needed is not deleted: an early or spare alarm only finds nothing
+   * due and arms the next. Setting the alarm is a storage write that holds up
+   * the answer of the request that made it; doing it on every claim and
+   * result cost ~2 ms per request (tools: bench unloaded RTT).
+   */
   private async scheduleWake(): Promise<void> {
     const at = nextWakeAt(this.sql, Date.now());
-    if (at === this.alarmAt) return;
+    if (at === null || (this.alarmAt != null && this.alarmAt <= at)) return;
     this.alarmAt = at;
-    if (at === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(at);
+    await this.ctx.storage.setAlarm(at);
   }
 
   /** The current signing key: the first of SIGNING_KEY's comma-separated keys. */
