@@ -115,17 +115,13 @@ export async function startDist({ agents, concurrency, logLevel, logDir }) {
       entry.log = log;
       started.push(entry);
     }
-    // Ready = every agent has polled (an agent polls only once its sandboxes are up). The
-    // counting wrapper names only POST /v1/agent/poll's pollers; an --exchange agent is
-    // ready once it has logged `ready` (its sandboxes are up) and the exchanges have begun.
-    const exchanging = !AGENT_ARGS.includes("--no-exchange");
+    // Ready = every agent has polled or exchanged (it does only once its sandbox pool is up).
     const deadline = Date.now() + 90_000;
     for (;;) {
       const dead = started.find((e) => e.exited);
       if (dead) throw new Error(`${dead.name} exited during start:\n${tail(dead.log)}`);
       const stats = await coord.stats();
       if (stats.pollers >= agents) break;
-      if (exchanging && (stats.counts["other POST /v1/agent/*"] ?? 0) >= agents && started.every((e) => / ready agentId=/.test(tail(e.log, 50)))) break;
       if (Date.now() > deadline) throw new Error(`agents not polling after 90 s:\n${tail(started[0].log)}`);
       await sleep(200);
     }

@@ -1,6 +1,6 @@
 // The coordinator Worker as the bench runs it: src/index.ts unchanged, behind
 // a fetch wrapper that counts every request the Worker serves, by route, and
-// the distinct agents that polled. Counting here (one increment per request)
+// the distinct agents that polled (POST /v1/agent/poll or /exchange). Counting here (one increment per request)
 // is exact and adds no hop, unlike a counting proxy. GET /__bench/stats
 // reads the counters and is itself not counted.
 
@@ -12,6 +12,7 @@ const pollers = new Set();
 
 const ROUTES = [
   ["POST", /^\/v1\/agent\/poll$/, "agent poll"],
+  ["POST", /^\/v1\/agent\/exchange$/, "agent exchange"],
   ["POST", /^\/v1\/agent\/results$/, "agent results"],
   ["POST", /^\/v1\/agent\/heartbeat$/, "agent heartbeat"],
   ["GET", /^\/v1\/agent\/functions\//, "agent function"],
@@ -32,7 +33,7 @@ export default {
     if (path === "/__bench/stats") return Response.json({ counts, pollers: pollers.size });
     const route = routeOf(request.method, path);
     counts[route] = (counts[route] ?? 0) + 1;
-    if (route === "agent poll") {
+    if (route === "agent poll" || route === "agent exchange") {
       const id = request.headers.get("x-agent-id");
       if (id) pollers.add(id);
     }

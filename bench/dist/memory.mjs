@@ -60,7 +60,8 @@ function post(url, path, headers, body, agent) {
 }
 
 /**
- * Opens `polls` idle long-polls (wait 25 s) on the default queue from
+ * Opens `polls` idle long-polls (POST /v1/agent/exchange asking for one task,
+ * wait 25 s: what an idle agent sends) on the default queue from
  * `polls / perAgent` enrolled agents, and reads workerd's RSS before and
  * with them parked.
  */
@@ -86,16 +87,17 @@ export async function measureIdlePolls({ logDir, polls = 1_000, perAgent = 20 })
     if (first.status !== 204) throw new Error(`a first empty poll → ${first.status} ${JSON.stringify(first.body)}`);
     await sleep(1_000);
     const before = { workerd: readStat(workerd)?.rssBytes, tree: treeMemory(coord.entry.pid) };
-    const pollsBefore = (await coord.stats()).counts["agent poll"] ?? 0;
+    const route = preEnrollment ? "agent poll" : "agent exchange";
+    const pollsBefore = (await coord.stats()).counts[route] ?? 0;
     let answeredEarly = 0;
     for (let i = 0; i < polls; i++) {
-      post(coord.url, "/v1/agent/poll", identities[Math.floor(i / perAgent)], { slots: 1, wait: 25 }, agent).then(
+      post(coord.url, `/v1/agent/${preEnrollment ? "poll" : "exchange"}`, identities[Math.floor(i / perAgent)], { slots: 1, wait: 25 }, agent).then(
         () => answeredEarly++,
         () => {},
       );
     }
     const deadline = Date.now() + 15_000;
-    while (((await coord.stats()).counts["agent poll"] ?? 0) - pollsBefore < polls) {
+    while (((await coord.stats()).counts[route] ?? 0) - pollsBefore < polls) {
       if (Date.now() > deadline) throw new Error("the coordinator did not receive all idle polls within 15 s");
       await sleep(100);
     }

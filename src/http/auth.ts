@@ -24,9 +24,18 @@ export function tokensOf(secret: string | undefined): string[] {
   return (secret ?? "").split(",").map((t) => t.trim()).filter(Boolean);
 }
 
+/** Digests of the configured tokens, per secret value (secrets change only with a new deployment). */
+const secretDigests = new Map<string, Promise<Uint8Array[]>>();
+
 async function matchesAny(candidate: Uint8Array, secret: string | undefined): Promise<boolean> {
+  if (!secret) return false;
+  let digests = secretDigests.get(secret);
+  if (!digests) {
+    if (secretDigests.size > 16) secretDigests.clear();
+    secretDigests.set(secret, (digests = Promise.all(tokensOf(secret).map(digest))));
+  }
   let found = false;
-  for (const token of tokensOf(secret)) found = equalBytes(candidate, await digest(token)) || found;
+  for (const known of await digests) found = equalBytes(candidate, known) || found;
   return found;
 }
 

@@ -17,6 +17,7 @@ import {
 import type { Env } from "../env.js";
 import { agentRegistry } from "../queue/agent-registry.js";
 import { functionRegistry } from "../queue/function-registry.js";
+import { isKnownFunction, noteKnownFunction } from "./known-functions.js";
 import { requireRole } from "./auth.js";
 import { metricsRoutes } from "./metrics.js";
 import { streamRoutes } from "./stream-routes.js";
@@ -59,13 +60,15 @@ submitRoutes.post("/jobs", async (c) => {
   const registry = functionRegistry(c.env);
   let fnHash: string;
   if (body.fn !== undefined) {
-    fnHash = await registry.put(body.fn);
+    fnHash = await sha256Hex(body.fn);
+    if (!isKnownFunction(fnHash)) fnHash = await registry.put(body.fn);
   } else {
     fnHash = body.fnHash!;
-    if (!(await registry.has(fnHash))) {
+    if (!isKnownFunction(fnHash) && !(await registry.has(fnHash))) {
       throw new ApiError(404, "unknown_function", `no function ${fnHash}: POST /v1/functions first, or send fn`);
     }
   }
+  noteKnownFunction(fnHash);
   if (body.signer) await checkSignatures(body.signer, body.signatures ?? [], fnHash, body.inputs ?? [body.input ?? null]);
   const idempotencyKey = c.req.header("idempotency-key");
   if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
@@ -89,7 +92,9 @@ submitRoutes.post("/jobs", async (c) => {
 
 submitRoutes.post("/functions", async (c) => {
   const { source } = await jsonBody(c, CreateFunctionBody);
-  return c.json({ fnHash: await functionRegistry(c.env).put(source) }, 201);
+  const fnHash = await functionRegistry(c.env).put(source);
+  noteKnownFunction(fnHash);
+  return c.json({ fnHash }, 201);
 });
 
 submitRoutes.get("/jobs/:id", async (c) => {
