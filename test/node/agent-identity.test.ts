@@ -37,7 +37,10 @@ describe("identity", () => {
         return headers;
       },
       response: (path, status, body) => {
-        if (path.startsWith("/v1/agent/poll") && status === 200) sessions.push(JSON.parse(JSON.parse(body).payload).session);
+        if (status !== 200) return undefined;
+        // A poll answers with the envelope; an exchange carries it in `envelope` (null when no work).
+        const envelope = path.startsWith("/v1/agent/poll") ? JSON.parse(body) : path.startsWith("/v1/agent/exchange") ? JSON.parse(body).envelope : null;
+        if (envelope) sessions.push(JSON.parse(envelope.payload).session);
         return undefined;
       },
     });

@@ -15,7 +15,7 @@
 
 import { fileURLToPath } from "node:url";
 import {
-  LIMITS, randomId, type ExchangeBody, type ExchangeResponse, type HeartbeatResponse, type RejectionCode, type ResultsResponse, type Task, type TaskResult,
+  LIMITS, randomId, type ExchangeBody, type ExchangeResponse, type HeartbeatResponse, type ResultsResponse, type TaskResult,
 } from "../../src/protocol/client.js";
 import { backoffDelay, retry, sleep, type RetryOptions } from "./backoff.js";
 import { Changes } from "./changes.js";
@@ -23,6 +23,7 @@ import { AGENT_VERSION, type AgentConfig } from "./config.js";
 import { enrollAgent } from "./enroll.js";
 import { AgentError, coerceError, errorCode } from "./errors.js";
 import { FunctionCache } from "./functions.js";
+import { HeldTasks } from "./held-tasks.js";
 import { Heartbeats } from "./heartbeat.js";
 import { HttpClient, isRetryable, retryAfterMs } from "./http.js";
 import type { Logger } from "./log.js";
@@ -33,7 +34,6 @@ import { shutdown } from "./shutdown.js";
 import { SubmitterTrust } from "./trust.js";
 import { Prefetch } from "./prefetch.js";
 import { TaskLog } from "./task-log.js";
-import { runTask } from "./task-run.js";
 import { Verifier } from "./verifier.js";
 
 /** An empty poll answered faster than this is followed by a pause, so `--wait 0` cannot spin. */
@@ -49,14 +49,6 @@ const RESULT_LINGER_MS = 50;
 /** Results (and tasks asked for) per request aimed at: half the tasks an agent may hold, at most this many. */
 const MAX_BATCH_TARGET = 128;
 
-export interface Held {
-  task: Task;
-  running: boolean;
-  abort: AbortController;
-  /** Aborted at shutdown and handed back to the queue: its outcome is not reported. */
-  releasing?: boolean;
-}
-
 export interface AgentOptions {
   /** The built sandbox-child.js; defaults to the one next to this bundle. */
   childPath?: string;
@@ -70,7 +62,7 @@ export class Agent {
   private trust: SubmitterTrust | null = null;
   /** Sent with every poll; an envelope that does not echo it was not issued to this run. */
   private readonly session = randomId(24);
-  private readonly held = new Map<string, Held>();
+  private readonly tasks: HeldTasks;
   private readonly outbox: ResultsOutbox;
   private readonly heartbeats: Heartbeats;
   /** Aborted by stop(): ends polling. */
@@ -82,8 +74,6 @@ export class Agent {
   private readonly taskLog: TaskLog;
   private fatal: Error | null = null;
   private reachable = true;
-  /** Held tasks not yet finished (waiting for a sandbox or running). */
-  private unfinished = 0;
   /** An exchange is parked in a long-poll: results finishing meanwhile are sent on their own. */
   private parked = false;
   private readonly prefetch: Prefetch;
@@ -111,24 +101,34 @@ export class Agent {
       onFatal: (err) => this.fail(err),
       lingerMs: RESULT_LINGER_MS,
       batchTarget: () => this.batchTarget(),
-      othersRunning: () => this.unfinished > 0,
+      othersRunning: () => this.tasks.unfinished > 0,
       carried: () => config.exchange && this.reachable && !this.parked,
     });
     this.heartbeats = new Heartbeats({
       intervalMs: config.heartbeatMs,
       confirmDelayMs: CONFIRM_DELAY_MS,
       signal: endSignal,
-      running: () => [...this.held].filter(([, h]) => h.running).map(([id]) => id),
-      holds: (leaseId) => this.held.has(leaseId),
+      running: () => this.tasks.runningLeases(),
+      holds: (leaseId) => this.tasks.has(leaseId),
       takeProgress: () => this.progress.take(LIMITS.maxItemsPerRequest),
-      returnProgress: (reports) => this.progress.giveBack(reports, (id) => this.held.get(id)?.running === true),
+      returnProgress: (reports) => this.progress.giveBack(reports, (id) => this.tasks.isRunning(id)),
       send: async (leaseIds, progress) => {
         const body = progress.length > 0 ? { leaseIds, progress } : { leaseIds };
         return (await this.http.request<HeartbeatResponse>("POST", "/v1/agent/heartbeat", body, { signal: endSignal, timeoutMs: 15_000 })).body;
       },
-      onAbort: (leaseId) => this.cancel(leaseId),
+      onAbort: (leaseId) => this.tasks.cancel(leaseId),
       onAnswer: () => this.reconnected(),
       onError: (err) => (isRetryable(err) ? this.unreachable(err) : this.fail(err)),
+    });
+    this.tasks = new HeldTasks({
+      log,
+      taskLog: this.taskLog,
+      heartbeats: this.heartbeats,
+      progress: this.progress,
+      prefetch: this.prefetch,
+      changes: this.changes,
+      report: (result, bytes) => this.report(result, bytes),
+      runContext: () => ({ functions: this.functions, pool: this.pool, trust: this.trust, log: this.log, onFatal: (err: Error) => this.fail(err) }),
     });
     this.functions = new FunctionCache((fnHash) =>
       retry(
@@ -157,7 +157,7 @@ export class Agent {
         log: this.log,
         http: this.http,
         signal: this.endCtl.signal,
-        held: this.held,
+        held: this.tasks.held,
         heartbeats: this.heartbeats,
         outbox: this.outbox,
         failed: () => this.fatal !== null,
@@ -232,10 +232,10 @@ export class Agent {
       const capacity = this.capacity();
       const carry = exchange && this.reachable && this.outbox.lendable && this.outbox.ripe;
       // Results carried are recorded before the coordinator hands out tasks: their slots count as free.
-      const free = capacity - this.held.size + (carry ? Math.min(this.outbox.pendingCount, LIMITS.maxItemsPerRequest) : 0);
+      const free = capacity - this.tasks.size + (carry ? Math.min(this.outbox.pendingCount, LIMITS.maxItemsPerRequest) : 0);
       const slots = this.holdingBack() ? 0 : Math.max(0, Math.min(free, LIMITS.maxSlots));
       // Ask when the sandboxes would otherwise run dry, or for a batch's worth of tasks at a time.
-      const wantTasks = slots > 0 && (this.unfinished < concurrency || slots >= this.batchTarget());
+      const wantTasks = slots > 0 && (this.tasks.unfinished < concurrency || slots >= this.batchTarget());
       if (!carry && !wantTasks) {
         if (this.outbox.full) this.log.debug("outbox full; taking no new work", { results: this.outbox.size });
         await this.changes.until(
@@ -257,8 +257,8 @@ export class Agent {
   /** The loop's test of whether to send anything, for waking it (the loop itself computes the details). */
   private worthARequest(): boolean {
     if (this.config.exchange && this.reachable && this.outbox.lendable && this.outbox.ripe) return true;
-    const slots = this.holdingBack() ? 0 : this.capacity() - this.held.size;
-    return slots > 0 && (this.unfinished < this.config.concurrency || slots >= this.batchTarget());
+    const slots = this.holdingBack() ? 0 : this.capacity() - this.tasks.size;
+    return slots > 0 && (this.tasks.unfinished < this.config.concurrency || slots >= this.batchTarget());
   }
 
   /** Tasks this agent may hold: its slots and what it prefetches now. */
@@ -288,7 +288,7 @@ export class Agent {
       return "stop";
     }
     this.reconnected();
-    if (answer.status === 200) await this.accept(answer.body);
+    if (answer.status === 200) await this.tasks.accept(this.verifier!, answer.body);
     else if (Date.now() - started < MIN_EMPTY_POLL_MS) await sleep(MIN_EMPTY_POLL_MS - (Date.now() - started), signal);
     return "ok";
   }
@@ -324,7 +324,7 @@ export class Agent {
       this.parked = false;
       lent?.failed();
       this.heartbeats.confirmationsDone(leaseIds, false);
-      this.progress.giveBack(progress, (id) => this.held.get(id)?.running === true);
+      this.progress.giveBack(progress, (id) => this.tasks.isRunning(id));
       if (this.stopCtl.signal.aborted) return "stop";
       if (!isRetryable(err)) {
         this.fail(err);
@@ -339,68 +339,10 @@ export class Agent {
     // Results first: a lease just reported comes back stale from the heartbeat part, and is no longer held.
     lent?.sent(answer.results);
     this.heartbeats.confirmationsDone(leaseIds, true);
-    for (const id of [...(answer.heartbeat.cancelled ?? []), ...(answer.heartbeat.stale ?? [])]) this.cancel(id);
-    if (answer.envelope) await this.accept(answer.envelope);
+    for (const id of [...(answer.heartbeat.cancelled ?? []), ...(answer.heartbeat.stale ?? [])]) this.tasks.cancel(id);
+    if (answer.envelope) await this.tasks.accept(this.verifier!, answer.envelope);
     else if (!lent && Date.now() - started < MIN_EMPTY_POLL_MS) await sleep(MIN_EMPTY_POLL_MS - (Date.now() - started), this.stopCtl.signal);
     return "ok";
-  }
-
-  private hold(task: Task, running: boolean): void {
-    this.held.set(task.leaseId, { task, running, abort: new AbortController() });
-    if (running) this.unfinished++;
-  }
-
-  /** Reports a task as refused — unless this agent holds its lease: a refused copy must not end the real one. */
-  private refuse(task: Task, code: RejectionCode): void {
-    if (this.held.has(task.leaseId) || task.leaseId.length > 128) return;
-    this.hold(task, false);
-    this.report({ leaseId: task.leaseId, ok: false, rejected: code }, 0);
-  }
-
-  private async accept(envelope: unknown): Promise<void> {
-    const verdict = await this.verifier!.checkEnvelope(envelope);
-    if (!verdict.ok) {
-      const tasks = verdict.payload?.tasks ?? [];
-      this.log.warn("refused envelope", { code: verdict.code, reason: verdict.reason, tasks: tasks.length });
-      for (const task of tasks) this.refuse(task, verdict.code);
-      return;
-    }
-    const accepted: Task[] = [];
-    for (const task of verdict.payload.tasks) {
-      const replayed = this.held.has(task.leaseId) ? "lease_replayed" : this.verifier!.checkLease(task.leaseId);
-      if (replayed) {
-        this.log.warn("refused task", { jobId: task.jobId, code: replayed });
-        this.refuse(task, replayed);
-      } else {
-        this.hold(task, true);
-        accepted.push(task);
-      }
-    }
-    // Confirm receipt (independently of fetching the source and running): until then the coordinator holds only a short delivery lease.
-    if (accepted.length > 0) this.heartbeats.confirm(accepted.map((t) => t.leaseId));
-    for (const task of accepted) void this.execute(task);
-  }
-
-  private async execute(task: Task): Promise<void> {
-    const { leaseId } = task;
-    const held = this.held.get(leaseId)!;
-    const started = performance.now();
-    const context = { functions: this.functions, pool: this.pool, trust: this.trust, log: this.log, onFatal: (err: Error) => this.fail(err) };
-    const onProgress = (fraction: number, message?: string): void => this.progress.set(leaseId, fraction, message);
-    const { result, bytes } = await runTask(context, task, held.abort.signal, onProgress);
-    held.running = false;
-    this.unfinished--;
-    this.prefetch.done();
-    this.progress.drop(leaseId);
-    const ms = Math.round(performance.now() - started);
-    if (held.releasing) {
-      this.log.debug("task handed back", { jobId: task.jobId, ms });
-      this.held.delete(leaseId);
-      this.changes.notify();
-      return;
-    }
-    this.taskLog.done(result.ok, { jobId: task.jobId, ms, code: result.error?.code ?? result.rejected });
-    this.report(result, bytes);
   }
 
   // --- results, heartbeats, shutdown ---
@@ -412,15 +354,8 @@ export class Agent {
 
   private acknowledged(results: TaskResult[], answer: ResultsResponse | null): void {
     this.reconnected();
-    for (const r of results) this.held.delete(r.leaseId);
+    this.tasks.acknowledged(results);
     this.log.debug("results sent", { count: results.length, accepted: answer?.accepted?.length, stale: answer?.stale?.length });
     this.changes.notify();
-  }
-
-  private cancel(leaseId: string): void {
-    const held = this.held.get(leaseId);
-    if (!held?.running || held.abort.signal.aborted) return;
-    this.log.info("task cancelled", { jobId: held.task.jobId });
-    held.abort.abort(new AgentError("cancelled", "the coordinator cancelled the task"));
   }
 }

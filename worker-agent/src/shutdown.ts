@@ -13,7 +13,7 @@ import { AgentError, errorCode } from "./errors.js";
 import type { Heartbeats } from "./heartbeat.js";
 import type { HttpClient } from "./http.js";
 import type { Logger } from "./log.js";
-import type { Held } from "./poll-loop.js";
+import type { Held } from "./held-tasks.js";
 import { releaseLeases, releaseUnconfirmed } from "./release.js";
 import type { ResultsOutbox } from "./results-outbox.js";
 
