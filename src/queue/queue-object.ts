@@ -30,7 +30,7 @@ import { queueOverview } from "./overview.js";
 import { migrate, QUEUE_COLUMNS, QUEUE_SCHEMA } from "./schema.js";
 import { cancel, requeueFailed, type Scope } from "./settle.js";
 import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
-import { claim, expireLeases, heartbeat, nextWakeAt, recordResult, release } from "./transitions.js";
+import { claim, expireLeases, heartbeat, nextWakeAt, recordResults, release } from "./transitions.js";
 import { batchProgress, batchView, jobsPage, jobView, progressSince, resultsAfter } from "./views.js";
 import { prune, take, type Bucket } from "./rate-limit.js";
 import { explainWait, jobsAhead, SEEN_WINDOW_MS, type AgentSighting } from "./wait-explanation.js";
@@ -118,15 +118,13 @@ export class QueueObject extends DurableObject<Env> {
     const stale: string[] = [];
     const finished = new Set<string>();
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      for (const result of results) {
-        const recorded = recordResult(this.sql, result, now, LIMITS.maxResultBytes, agentId);
-        if (recorded.status === "stale") {
-          stale.push(result.leaseId);
-          continue;
-        }
-        accepted.push(result.leaseId);
-        if (recorded.outcome !== "requeued") finished.add(recorded.batchId);
+    const recorded = this.ctx.storage.transactionSync(() => recordResults(this.sql, results, now, LIMITS.maxResultBytes, agentId));
+    recorded.forEach((answer, i) => {
+      const { leaseId } = results[i]!;
+      if (answer.status === "stale") stale.push(leaseId);
+      else {
+        accepted.push(leaseId);
+        if (answer.outcome !== "requeued") finished.add(answer.batchId);
       }
     });
     this.afterChange(finished);

@@ -9,74 +9,13 @@
 // which the platform does not report — thus comes back within the delivery
 // window instead of the job's whole time limit.
 
-import { newLeaseId, type Task, type TaskError, type TaskProgress, type TaskResult } from "../protocol/index.js";
-import { extendedExpiry, leaseExpiry, retryDelayMs } from "./lease.js";
+import type { TaskError } from "../protocol/index.js";
+import { currentLease, isLive, LEASED_COLUMNS, type LeasedRow } from "./lease-rows.js";
 
-export type LeasedRow = {
-  id: string;
-  batch_id: string;
-  state: string;
-  attempts: number;
-  failures: number;
-  max_attempts: number;
-  timeout_ms: number;
-  grace_ms: number;
-  lease_expires: number;
-  lease_agent: string;
-  confirmed: number;
-};
-const LEASED_COLUMNS = "id, batch_id, state, attempts, failures, max_attempts, timeout_ms, grace_ms, lease_expires, lease_agent, confirmed";
-
-/** Gives up to `slots` ready jobs to `agentId`, best priority first, FIFO within a priority. */
-export function claim(sql: SqlStorage, queue: string, agentId: string, slots: number, now: number, deliveryMs: number): Task[] {
-  const rows = sql
-    .exec<{ id: string; fn_hash: string; input: string; timeout_ms: number; grace_ms: number; attempts: number; signer: string | null; sig: string | null }>(
-      `SELECT id, fn_hash, input, timeout_ms, grace_ms, attempts, signer, sig FROM jobs
-       WHERE state = 'queued' AND available_at <= ? ORDER BY priority DESC, seq LIMIT ?`,
-      now,
-      slots,
-    )
-    .toArray();
-  if (rows.length === 0) return [];
-  let held = sql
-    .exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE state = 'leased' AND lease_agent = ?", agentId)
-    .one().n;
-  return rows.map((row) => {
-    const leaseId = newLeaseId(queue);
-    const attempt = row.attempts + 1;
-    held += 1;
-    sql.exec(
-      `UPDATE jobs SET state = 'leased', attempts = ?, lease_id = ?, lease_agent = ?, lease_expires = ?, confirmed = 0,
-              started_at = COALESCE(started_at, ?) WHERE id = ?`,
-      attempt,
-      leaseId,
-      agentId,
-      Math.min(now + deliveryMs, leaseExpiry(now, row.timeout_ms, row.grace_ms)),
-      now,
-      row.id,
-    );
-    sql.exec(
-      `INSERT INTO attempts (job_id, attempt, lease_id, agent_id, leased_at, outcome, agent_held)
-       VALUES (?, ?, ?, ?, ?, 'running', ?)`,
-      row.id,
-      attempt,
-      leaseId,
-      agentId,
-      now,
-      held,
-    );
-    return {
-      jobId: row.id,
-      leaseId,
-      attempt,
-      queue,
-      fnHash: row.fn_hash,
-      input: JSON.parse(row.input) as unknown,
-      timeoutMs: row.timeout_ms,
-      ...(row.signer && row.sig ? { signer: row.signer, sig: row.sig } : {}),
-    };
-  });
-}
+// The hot transitions, set-based: one statement per request, not per job.
+export { claim } from "./claim.js";
+export { heartbeat } from "./heartbeat.js";
+export { recordResults, type Recorded } from "./results.js";
 
 /** Adds to one of the queue's running totals (the `counters` table), for metrics. */
 export function count(sql: SqlStorage, name: string, by = 1): void {
@@ -124,104 +63,6 @@ function requeue(sql: SqlStorage, jobId: string, failures: number, availableAt: 
     availableAt,
     jobId,
   );
-}
-
-/** After an attempt that spent the budget: back with backoff, or `failed` when none is left. */
-function retryOrFail(sql: SqlStorage, job: LeasedRow, error: TaskError, now: number): "requeued" | "failed" {
-  const failures = job.failures + 1;
-  if (failures < job.max_attempts) {
-    requeue(sql, job.id, failures, now + retryDelayMs(failures));
-    count(sql, "retries");
-    return "requeued";
-  }
-  sql.exec("UPDATE jobs SET failures = ? WHERE id = ?", failures, job.id);
-  finish(sql, job, "failed", false, JSON.stringify(error), now);
-  return "failed";
-}
-
-export function currentLease(sql: SqlStorage, leaseId: string): LeasedRow | undefined {
-  return sql.exec<LeasedRow>(`SELECT ${LEASED_COLUMNS} FROM jobs WHERE lease_id = ?`, leaseId).toArray()[0];
-}
-
-function isLive(job: LeasedRow | undefined, now: number): boolean {
-  return job !== undefined && job.state === "leased" && job.lease_expires > now;
-}
-
-export type Recorded =
-  | { status: "stale" }
-  | { status: "accepted"; batchId: string; outcome: "done" | "requeued" | "failed" };
-
-/**
- * Records one result. Anything but the current, unexpired lease of a leased
- * job, reported by the agent holding it, is stale — with one exception: an
- * agent that was handed another agent's envelope (a misrouted or replayed
- * answer) may refuse it while the lease is unconfirmed; that sends the task
- * straight back without spending an attempt.
- */
-export function recordResult(sql: SqlStorage, result: TaskResult, now: number, maxResultBytes: number, agentId: string): Recorded {
-  const job = currentLease(sql, result.leaseId);
-  if (!job || !isLive(job, now)) return { status: "stale" };
-  if (job.lease_agent !== agentId) {
-    if (!result.rejected || job.confirmed) return { status: "stale" };
-    endAttempt(sql, job.id, job.attempts, "rejected", now, undefined, result.rejected);
-    requeue(sql, job.id, job.failures, now);
-    return { status: "accepted", batchId: job.batch_id, outcome: "requeued" };
-  }
-  if (result.rejected) {
-    const error = { name: "Rejected", code: result.rejected, message: `agent refused the task: ${result.rejected}` };
-    endAttempt(sql, job.id, job.attempts, "rejected", now, undefined, result.rejected);
-    return { status: "accepted", batchId: job.batch_id, outcome: retryOrFail(sql, job, error, now) };
-  }
-  if (result.ok) {
-    const text = JSON.stringify(result.value ?? null);
-    if (text.length > maxResultBytes) {
-      const error = { name: "ResultTooLarge", code: "result_too_large", message: `result is larger than ${maxResultBytes} bytes` };
-      endAttempt(sql, job.id, job.attempts, "error", now, error);
-      return { status: "accepted", batchId: job.batch_id, outcome: retryOrFail(sql, job, error, now) };
-    }
-    endAttempt(sql, job.id, job.attempts, "ok", now);
-    finish(sql, job, "done", true, text, now);
-    return { status: "accepted", batchId: job.batch_id, outcome: "done" };
-  }
-  const error = result.error ?? { name: "Error", message: "the task failed without an error" };
-  endAttempt(sql, job.id, job.attempts, "error", now, error);
-  return { status: "accepted", batchId: job.batch_id, outcome: retryOrFail(sql, job, error, now) };
-}
-
-/**
- * Confirms and extends the leases an agent holds; tells it which were
- * cancelled or are no longer its own. The first heartbeat for a lease turns
- * the delivery lease into the full one.
- */
-export function heartbeat(
-  sql: SqlStorage,
-  agentId: string,
-  leaseIds: string[],
-  now: number,
-  progress: TaskProgress[] = [],
-): { active: string[]; cancelled: string[]; stale: string[]; progressed: Set<string> } {
-  const out = { active: [] as string[], cancelled: [] as string[], stale: [] as string[], progressed: new Set<string>() };
-  for (const p of progress) {
-    const job = currentLease(sql, p.leaseId);
-    if (!job || !isLive(job, now) || job.lease_agent !== agentId) continue;
-    sql.exec("UPDATE jobs SET progress = ?, progress_message = ?, progress_at = ? WHERE id = ?", p.fraction, p.message ?? null, now, job.id);
-    out.progressed.add(job.batch_id);
-  }
-  for (const leaseId of leaseIds) {
-    const job = currentLease(sql, leaseId);
-    if (job && isLive(job, now) && job.lease_agent === agentId) {
-      const expires = job.confirmed
-        ? extendedExpiry(job.lease_expires, now, job.grace_ms)
-        : Math.max(job.lease_expires, leaseExpiry(now, job.timeout_ms, job.grace_ms));
-      sql.exec("UPDATE jobs SET lease_expires = ?, confirmed = 1 WHERE id = ?", expires, job.id);
-      out.active.push(leaseId);
-    } else if (job?.state === "cancelled" && job.lease_agent === agentId) {
-      out.cancelled.push(leaseId);
-    } else {
-      out.stale.push(leaseId);
-    }
-  }
-  return out;
 }
 
 /**

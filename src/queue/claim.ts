@@ -1,0 +1,68 @@
+// Handing ready jobs to an agent: one read, then one write to the jobs and
+// one to their history for the whole claim, however many slots it fills.
+// Lease ids are drawn here, in JS, and handed to SQLite as a JSON list.
+
+import { newLeaseId, type Task } from "../protocol/index.js";
+import { inJsonChunks } from "./json-rows.js";
+import { leaseExpiry } from "./lease.js";
+
+type ReadyRow = { id: string; fn_hash: string; input: string; timeout_ms: number; grace_ms: number; attempts: number; signer: string | null; sig: string | null };
+/** One grant: job id, lease id, attempt number, lease expiry, the agent's lease count with it. */
+type Grant = [id: string, leaseId: string, attempt: number, expires: number, held: number];
+
+/**
+ * Gives up to `slots` ready jobs to `agentId`, best priority first, FIFO
+ * within a priority. Each starts on a delivery lease (see transitions.ts).
+ */
+export function claim(sql: SqlStorage, queue: string, agentId: string, slots: number, now: number, deliveryMs: number): Task[] {
+  const rows = sql
+    .exec<ReadyRow>(
+      `SELECT id, fn_hash, input, timeout_ms, grace_ms, attempts, signer, sig FROM jobs
+       WHERE state = 'queued' AND available_at <= ? ORDER BY priority DESC, seq LIMIT ?`,
+      now,
+      slots,
+    )
+    .toArray();
+  if (rows.length === 0) return [];
+  const held = sql
+    .exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE state = 'leased' AND lease_agent = ?", agentId)
+    .one().n;
+  const grants = rows.map((row, i): Grant => [
+    row.id,
+    newLeaseId(queue),
+    row.attempts + 1,
+    Math.min(now + deliveryMs, leaseExpiry(now, row.timeout_ms, row.grace_ms)),
+    held + i + 1,
+  ]);
+  inJsonChunks(grants, (json) => {
+    sql.exec(
+      `UPDATE jobs SET state = 'leased', attempts = g.attempt, lease_id = g.lease_id, lease_agent = ?, lease_expires = g.expires,
+              confirmed = 0, started_at = COALESCE(started_at, ?)
+       FROM (SELECT value->>0 AS id, value->>1 AS lease_id, value->>2 AS attempt, value->>3 AS expires FROM json_each(?)) AS g
+       WHERE jobs.id = g.id`,
+      agentId,
+      now,
+      json,
+    );
+    sql.exec(
+      `INSERT INTO attempts (job_id, attempt, lease_id, agent_id, leased_at, outcome, agent_held)
+       SELECT value->>0, value->>2, value->>1, ?, ?, 'running', value->>4 FROM json_each(?)`,
+      agentId,
+      now,
+      json,
+    );
+  });
+  return rows.map((row, i) => {
+    const [, leaseId, attempt] = grants[i]!;
+    return {
+      jobId: row.id,
+      leaseId,
+      attempt,
+      queue,
+      fnHash: row.fn_hash,
+      input: JSON.parse(row.input) as unknown,
+      timeoutMs: row.timeout_ms,
+      ...(row.signer && row.sig ? { signer: row.signer, sig: row.sig } : {}),
+    };
+  });
+}
