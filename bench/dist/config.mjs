@@ -10,7 +10,8 @@ import { jsonClient } from "../lib/http.mjs";
 import { forkScript, nextMessage, sleep, startProcess, stopProcess } from "../lib/procs.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-export const AGENT_CLI = `${root}worker-agent/dist/cli.js`;
+/** The built agent; BENCH_AGENT_CLI measures another build (e.g. a worktree's) against this coordinator. */
+export const AGENT_CLI = process.env.BENCH_AGENT_CLI ?? `${root}worker-agent/dist/cli.js`;
 /**
  * Extra agent flags; none by default: the agent as a volunteer runs it (exchange,
  * automatic prefetch). BENCH_DIST_AGENT_ARGS sets them, e.g. "--no-exchange --prefetch 0".

@@ -25,7 +25,7 @@ import { functionRegistry } from "../queue/function-registry.js";
 import { requireAgent, requireRole } from "./auth.js";
 import { ApiError } from "./errors.js";
 import type { PollAnswer } from "../queue/queue-object.js";
-import { queueStub } from "./stubs.js";
+import { pollQueue, queueStub } from "./stubs.js";
 import { jsonBody } from "./validate.js";
 
 type AgentEnv = { Bindings: Env; Variables: { agentId: string } };
@@ -72,7 +72,7 @@ agentRoutes.post("/poll", async (c) => {
   const queue = body.queue ?? DEFAULT_QUEUE;
   const agentId = c.get("agentId");
   await noteQueue(c.env, agentId, queue);
-  const answer = (await queueStub(c.env, queue).poll(queue, agentId, body.slots, body.wait * 1000, body.session)) as PollAnswer;
+  const answer = await pollQueue(c.env, { queue, agentId, slots: body.slots, waitMs: body.wait * 1000, session: body.session });
   if (answer.kind === "rate_limited") rateLimited(c, answer.retryAfterMs);
   return answer.kind === "tasks" ? c.json(answer.envelope) : c.body(null, 204);
 });
@@ -90,14 +90,23 @@ agentRoutes.post("/exchange", async (c) => {
   const here = (leaseId: string) => queueOfLeaseId(leaseId) === queue;
   const results = body.results ?? [];
   const leaseIds = body.leaseIds ?? [];
-  const answer = (await queueStub(c.env, queue).exchange(queue, agentId, {
-    results: results.filter((r) => here(r.leaseId)),
-    leaseIds: leaseIds.filter(here),
-    progress: (body.progress ?? []).filter((p) => here(p.leaseId)),
-    slots: body.slots,
-    waitMs: body.wait * 1000,
-    session: body.session,
-  })) as { poll: PollAnswer; results: ResultsResponse; heartbeat: HeartbeatResponse };
+  const progress = body.progress ?? [];
+  const poll = { queue, agentId, slots: body.slots, waitMs: body.wait * 1000, session: body.session };
+  let answer: { poll: PollAnswer; results: ResultsResponse; heartbeat: HeartbeatResponse };
+  if (results.length + leaseIds.length + progress.length === 0) {
+    // Only a poll (an idle agent's): straight to pollQueue, which may park.
+    answer = { poll: await pollQueue(c.env, poll), results: { accepted: [], stale: [] }, heartbeat: { active: [], cancelled: [], stale: [] } };
+  } else {
+    answer = (await queueStub(c.env, queue).exchange(queue, agentId, {
+      results: results.filter((r) => here(r.leaseId)),
+      leaseIds: leaseIds.filter(here),
+      progress: progress.filter((p) => here(p.leaseId)),
+      slots: body.slots,
+      waitMs: 0,
+      session: body.session,
+    })) as typeof answer;
+    if (body.slots > 0) answer.poll = await pollQueue(c.env, poll, answer.poll);
+  }
   if (answer.poll.kind === "rate_limited") rateLimited(c, answer.poll.retryAfterMs);
   const reply: ExchangeResponse = {
     envelope: answer.poll.kind === "tasks" ? answer.poll.envelope : null,
