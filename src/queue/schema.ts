@@ -40,14 +40,19 @@ export const QUEUE_SCHEMA = [
      done_seq INTEGER                          -- position in the batch's completion order
    )`,
   `CREATE INDEX IF NOT EXISTS jobs_ready ON jobs(priority DESC, seq) WHERE state = 'queued'`,
-  `CREATE INDEX IF NOT EXISTS jobs_delayed ON jobs(available_at) WHERE state = 'queued'`,
+  // Only a failed attempt's retry waits (available_at in the future, failures ≥ 1): every other
+  // path queues a job for now. Indexing just those keeps fresh jobs out of this index.
+  `CREATE INDEX IF NOT EXISTS jobs_retry ON jobs(available_at) WHERE state = 'queued' AND failures > 0`,
   `CREATE UNIQUE INDEX IF NOT EXISTS jobs_lease ON jobs(lease_id) WHERE lease_id IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(lease_expires) WHERE state = 'leased'`,
   `CREATE INDEX IF NOT EXISTS jobs_agent ON jobs(lease_agent, confirmed) WHERE state = 'leased'`,
   `CREATE INDEX IF NOT EXISTS jobs_batch_idx ON jobs(batch_id, idx)`,
   `CREATE INDEX IF NOT EXISTS jobs_batch_done ON jobs(batch_id, done_seq) WHERE done_seq IS NOT NULL`,
-  `CREATE INDEX IF NOT EXISTS jobs_batch_state ON jobs(batch_id, state, idx)`,
   `CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL`,
+  // Indices of earlier versions that cost every job an update and saved little (bench: workerd
+  // ~117 -> ~97 µs/job without them): listing a batch's jobs by state now filters jobs_batch_idx.
+  `DROP INDEX IF EXISTS jobs_delayed`,
+  `DROP INDEX IF EXISTS jobs_batch_state`,
   `CREATE TABLE IF NOT EXISTS attempts (
      job_id TEXT NOT NULL,
      attempt INTEGER NOT NULL,

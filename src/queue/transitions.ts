@@ -135,12 +135,12 @@ export function release(sql: SqlStorage, agentId: string, leaseIds: string[], un
   return out;
 }
 
-/** When the object must next wake: the earliest lease expiry or delayed retry. */
+/** When the object must next wake: the earliest lease expiry or delayed retry (only retries wait: failures > 0, see schema.ts). */
 export function nextWakeAt(sql: SqlStorage, now: number): number | null {
   const row = sql
     .exec<{ lease: number | null; retry: number | null }>(
       `SELECT (SELECT MIN(lease_expires) FROM jobs WHERE state = 'leased') AS lease,
-              (SELECT MIN(available_at) FROM jobs WHERE state = 'queued' AND available_at > ?) AS retry`,
+              (SELECT MIN(available_at) FROM jobs WHERE state = 'queued' AND failures > 0 AND available_at > ?) AS retry`,
       now,
     )
     .one();
