@@ -1,20 +1,26 @@
-// The sandbox pool: one warm child process per slot (sandbox-child.js), each
+// The sandbox pool: up to `size` child processes (sandbox-child.js), each
 // under Node's permission model with an empty environment, a heap limit and
 // a resident-memory watch; inside it every function runs in its own vm realm
-// (sandbox-realm.ts). The parent enforces time limits and cancellation by
-// killing and replacing a child that does not stop when asked, and replaces a
-// child that does not even acknowledge a task (wedged by an earlier one).
+// (sandbox-realm.ts). Children are forked when there is work and killed after
+// `idleMs` without any, so an idle agent holds no child (but `warm` ones).
+//
+// Tasks wait here in one queue and go to the least loaded child that may take
+// them; the pool flushes what it assigned once per turn of the event loop, as
+// one message per child. A child holds several tasks only when there is more
+// work than idle children and every function it holds is known to be quick
+// (sandbox-pace.ts), so nothing long waits behind a task that runs away. Per
+// child, the protocol, time limits and kills live in sandbox-slot.ts.
 
-import { fork, type ChildProcess, type ForkOptions } from "node:child_process";
-import { jsonDepthExceeds, LIMITS, type Task, type TaskError } from "../../src/protocol/client.js";
+import type { Task } from "../../src/protocol/client.js";
 import { AgentError } from "./errors.js";
-import { watchMemory } from "./sandbox-memory.js";
-import { toTaskError, type ChildMessage, type ParentMessage } from "./sandbox-wire.js";
+import { abortCode, abortOutcome, crashed, type RunOutcome } from "./sandbox-outcome.js";
+import { Pace } from "./sandbox-pace.js";
+import type { Job, OnProgress, SlotHost } from "./sandbox-job.js";
+import { Slot } from "./sandbox-slot.js";
+import { toTaskError } from "./sandbox-wire.js";
 
-/** `bytes` is the size of the value as JSON text, for batching results by size. */
-export type RunOutcome = { ok: true; value: unknown; bytes: number } | { ok: false; error: TaskError };
-/** A running task's ctx.progress(), already checked: fraction in 0..1, message at most 200 characters. */
-export type OnProgress = (fraction: number, message?: string) => void;
+export { sandboxExecArgv, sandboxFork } from "./sandbox-fork.js";
+export type { OnProgress, RunOutcome };
 
 export interface SandboxOptions {
   /** Absolute path of the built sandbox-child.js. */
@@ -22,121 +28,92 @@ export interface SandboxOptions {
   size: number;
   /** Heap limit of each child (--max-old-space-size). */
   maxMemoryMb: number;
-  /** Resident-memory limit of a child running a task, heap and all; default maxMemoryMb + 256. */
+  /** Resident-memory limit of a child running tasks, heap and all; default maxMemoryMb + 256. */
   maxRssMb?: number;
   /** Lets tasks use fetch (the volunteer's --allow-net); otherwise the children have no network. */
   allowNet?: boolean;
   /** How long a child gets to stop after an abort before it is killed. */
   abortGraceMs?: number;
-  /** How long a child gets to acknowledge a task before it is deemed wedged, replaced, and the task sent again. */
+  /** How long a child gets to acknowledge a batch before it is deemed wedged, replaced, and the batch sent again. */
   startTimeoutMs?: number;
   /** A child that has compiled this many distinct functions is replaced (module caches only grow). */
   maxFunctionsPerChild?: number;
+  /** A child with nothing to do for this long is killed (default 30 s). */
+  idleMs?: number;
+  /** Children kept forked even when idle (default 0). */
+  warm?: number;
 }
 
-interface Slot {
-  child: ChildProcess;
-  ready: Promise<void>;
-  busy: boolean;
-  fnHashes: Set<string>;
+export interface SandboxStats {
+  /** Children alive now (starting or ready). */
+  children: number;
+  /** Children forked since the pool was made. */
+  forked: number;
+  /** IPC messages sent to children, and received from them. */
+  messagesSent: number;
+  messagesReceived: number;
+  /** Batch messages sent (each carries one or more tasks). */
+  batches: number;
+  /** Tasks run() was given. */
+  tasks: number;
 }
 
-/**
- * The flags of a child: the permission model (`--permission` from Node 22,
- * experimental before) with read access to its own script only; vm modules,
- * for tasks written as ES modules; no code generation from strings in the
- * child's own realm; the heap limit.
- */
-export function sandboxExecArgv(childPath: string, maxMemoryMb: number): string[] {
-  const flag = process.allowedNodeEnvironmentFlags.has("--permission") ? "--permission" : "--experimental-permission";
-  return [
-    flag, `--allow-fs-read=${childPath}`, "--experimental-vm-modules", "--disallow-code-generation-from-strings",
-    `--max-old-space-size=${maxMemoryMb}`, "--no-warnings",
-  ];
-}
-
-/** How a child is started: no environment, no stdio but the IPC channel, and only --allow-net as an argument. */
-export function sandboxFork(childPath: string, opts: { maxMemoryMb: number; allowNet?: boolean }): { args: string[]; options: ForkOptions } {
-  return {
-    args: opts.allowNet ? ["--allow-net"] : [],
-    options: { env: {}, execArgv: sandboxExecArgv(childPath, opts.maxMemoryMb), stdio: ["ignore", "ignore", "ignore", "ipc"], serialization: "json" },
-  };
-}
-
-/** What runOn answers when the child never acknowledged the task. */
-const WEDGED = Symbol("wedged");
-
-function abortOutcome(reason: "timeout" | "cancelled" | string, detail: string): RunOutcome {
-  const name = reason === "timeout" ? "TimeoutError" : "AbortError";
-  return { ok: false, error: toTaskError({ name, message: detail }, reason) };
-}
-
-/** The code an abort carries: an AgentError's own code (e.g. agent_shutdown), else `cancelled`. */
-function abortCode(signal: AbortSignal): string {
-  return signal.reason instanceof AgentError ? signal.reason.code : "cancelled";
-}
+const DEFAULTS = { abortGraceMs: 500, startTimeoutMs: 2_000, maxFunctionsPerChild: 256, idleMs: 30_000, warm: 0 } as const;
+/** Children in a row that fail to start before the waiting tasks are failed instead of retried. */
+const MAX_START_FAILURES = 3;
 
 export class SandboxPool {
   private readonly slots: Slot[] = [];
-  private readonly waiting: Array<(slot: Slot) => void> = [];
+  private readonly queue: Job[] = [];
+  /** How each job's run() promise is settled (once, through finish()). */
+  private readonly resolvers = new Map<Job, (outcome: RunOutcome) => void>();
+  private readonly pace = new Pace();
+  private readonly host: SlotHost;
+  private readonly counters = { forked: 0, messagesSent: 0, messagesReceived: 0, batches: 0, tasks: 0 };
+  private readonly idleMs: number;
+  private readonly warm: number;
+  private readonly maxFunctions: number;
   private nextId = 1;
   private closed = false;
+  private flushScheduled = false;
+  private startFailures = 0;
 
-  constructor(private readonly opts: SandboxOptions) {}
+  constructor(private readonly opts: SandboxOptions) {
+    this.idleMs = opts.idleMs ?? DEFAULTS.idleMs;
+    this.warm = Math.min(opts.size, opts.warm ?? DEFAULTS.warm);
+    this.maxFunctions = opts.maxFunctionsPerChild ?? DEFAULTS.maxFunctionsPerChild;
+    const pool = this;
+    this.host = {
+      childPath: opts.childPath,
+      maxMemoryMb: opts.maxMemoryMb,
+      maxRssMb: opts.maxRssMb ?? opts.maxMemoryMb + 256,
+      allowNet: opts.allowNet ?? false,
+      abortGraceMs: opts.abortGraceMs ?? DEFAULTS.abortGraceMs,
+      startTimeoutMs: opts.startTimeoutMs ?? DEFAULTS.startTimeoutMs,
+      counters: this.counters,
+      finish: (job, outcome) => pool.finish(job, outcome),
+      requeue: (jobs) => pool.requeue(jobs),
+      record: (fnHash, ms) => pool.pace.record(fnHash, ms),
+      batchSize: (job) => pool.batchSize(job),
+      forget: (fnHash) => pool.pace.forget(fnHash),
+      flushSoon: () => pool.flushSoon(),
+      changed: (slot) => pool.changed(slot),
+    };
+  }
 
-  /** Forks every child and waits until each says it is ready. */
+  /** Checks that a child starts (forks one, or `warm` ones, and waits until each says it is ready). */
   async start(): Promise<void> {
-    for (let i = 0; i < this.opts.size; i++) this.slots.push(this.spawn());
+    const first = Array.from({ length: Math.max(1, this.warm) }, () => this.spawn());
     try {
-      await Promise.all(this.slots.map((s) => s.ready));
+      await Promise.all(first.map((s) => s.ready));
     } catch (err) {
       await this.close();
-      throw err;
+      throw new AgentError("sandbox_unavailable", (err as Error).message);
     }
   }
 
-  private spawn(): Slot {
-    const { args, options } = sandboxFork(this.opts.childPath, this.opts);
-    const child = fork(this.opts.childPath, args, options);
-    // A send to a child that just died reports through 'exit'; keep 'error' from throwing.
-    child.on("error", () => {});
-    const ready = new Promise<void>((resolve, reject) => {
-      const onMessage = (msg: ChildMessage): void => {
-        if (msg?.type !== "ready") return;
-        child.off("exit", onExit);
-        child.off("message", onMessage);
-        resolve();
-      };
-      const onExit = (code: number | null, signal: string | null): void => {
-        reject(new AgentError("sandbox_unavailable", `sandbox child exited on start (code=${code} signal=${signal})`));
-      };
-      child.on("message", onMessage);
-      child.once("exit", onExit);
-    });
-    ready.catch(() => {});
-    return { child, ready, busy: false, fnHashes: new Set() };
-  }
-
-  /** Kills a slot's child (if alive) and puts a fresh one in its place. */
-  private replace(slot: Slot): void {
-    if (slot.child.exitCode === null && slot.child.signalCode === null) slot.child.kill("SIGKILL");
-    if (this.closed) return;
-    Object.assign(slot, this.spawn());
-  }
-
-  private acquire(): Promise<Slot> {
-    const idle = this.slots.find((s) => !s.busy);
-    if (idle) {
-      idle.busy = true;
-      return Promise.resolve(idle);
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  private release(slot: Slot): void {
-    const next = this.waiting.shift();
-    if (next && !this.closed) next(slot);
-    else slot.busy = false;
+  stats(): SandboxStats {
+    return { children: this.slots.length, ...this.counters };
   }
 
   /**
@@ -147,136 +124,149 @@ export class SandboxPool {
   async run(task: Task, source: string, signal?: AbortSignal, onProgress?: OnProgress): Promise<RunOutcome> {
     if (this.closed) throw new AgentError("sandbox_closed", "the sandbox pool is closed");
     if (signal?.aborted) return abortOutcome(abortCode(signal), "the task was cancelled before it started");
-    const slot = await this.acquire();
+    let inputJson: string;
     try {
-      const inputJson = JSON.stringify(task.input ?? null);
-      for (let tries = 1; ; tries++) {
-        // A child may have died while idle (a stray timer calling process.exit): start afresh.
-        if (!slot.child.connected) this.replace(slot);
-        await slot.ready.catch(() => this.replace(slot));
-        await slot.ready;
-        if (signal?.aborted) return abortOutcome(abortCode(signal), "the task was cancelled before it started");
-        const outcome = await this.runOn(slot, task, source, inputJson, signal, onProgress);
-        if (outcome !== WEDGED) return outcome;
-        // Something an earlier task left running keeps the child from reading its messages: only this task's slot suffers, once.
-        this.replace(slot);
-        if (tries >= 2) return { ok: false, error: toTaskError({ name: "Error", message: "the sandbox did not take the task" }, "sandbox_crashed") };
-      }
+      inputJson = JSON.stringify(task.input ?? null);
     } catch (err) {
       return { ok: false, error: toTaskError(err, "sandbox_crashed") };
-    } finally {
-      if (slot.fnHashes.size >= (this.opts.maxFunctionsPerChild ?? 256)) this.replace(slot);
-      this.release(slot);
     }
-  }
-
-  private runOn(slot: Slot, task: Task, source: string, inputJson: string, signal?: AbortSignal, onProgress?: OnProgress): Promise<RunOutcome | typeof WEDGED> {
-    const { child } = slot;
-    const id = this.nextId++;
-    const graceMs = this.opts.abortGraceMs ?? 500;
-    const maxRssMb = this.opts.maxRssMb ?? this.opts.maxMemoryMb + 256;
-    return new Promise((resolve) => {
-      let aborted: { code: string; message: string } | null = null;
-      let killTimer: NodeJS.Timeout | undefined;
-      let timeoutTimer: NodeJS.Timeout | undefined;
-      let stopWatch = (): void => {};
-      let settled = false;
-
-      const finish = (outcome: RunOutcome | typeof WEDGED, replaceChild: boolean): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(startTimer);
-        clearTimeout(timeoutTimer);
-        clearTimeout(killTimer);
-        stopWatch();
-        signal?.removeEventListener("abort", onAbort);
-        child.off("message", onMessage);
-        child.off("exit", onExit);
-        if (replaceChild) this.replace(slot);
-        resolve(outcome);
+    this.counters.tasks++;
+    return new Promise<RunOutcome>((resolve) => {
+      const job: Job = {
+        id: this.nextId++, task, source, inputJson, onProgress,
+        settled: false, aborted: null, timedOut: false, stopAskedAt: 0, solo: false, unacked: 0, needSource: false, withSource: false, acked: false, startedAt: 0, slot: null,
       };
-      const abort = (code: string, message: string): void => {
-        if (aborted) return;
-        aborted = { code, message };
-        const msg: ParentMessage = { type: "abort", id, reason: code === "timeout" ? "timeout" : "cancelled" };
-        child.send(msg, () => {});
-        // A task that ignores its signal (or spins in a loop) is stopped the hard way.
-        killTimer = setTimeout(() => finish(abortOutcome(code, message), true), graceMs);
-      };
-      const onAbort = (): void => abort(abortCode(signal!), signal!.reason instanceof AgentError ? signal!.reason.message : "the task was cancelled");
-      const started = (): void => {
-        if (timeoutTimer) return;
-        clearTimeout(startTimer);
-        // The time limit counts from when the child has the task, so a slow or replaced child does not eat into it.
-        timeoutTimer = setTimeout(() => abort("timeout", `the task ran longer than ${task.timeoutMs} ms`), task.timeoutMs);
-        if (child.pid !== undefined) {
-          stopWatch = watchMemory(child.pid, maxRssMb, (mb) =>
-            finish({ ok: false, error: toTaskError({ name: "RangeError", message: `the task used ${Math.round(mb)} MB of memory (limit ${maxRssMb} MB)` }, "memory_limit") }, true),
-          );
-        }
-      };
-      const onMessage = (msg: ChildMessage): void => {
-        if (msg?.type === "started" && msg.id === id) return started();
-        if (msg?.type === "progress" && msg.id === id) {
-          const { fraction, message } = msg;
-          if (!aborted && typeof fraction === "number" && fraction >= 0 && fraction <= 1 && (message === undefined || typeof message === "string")) {
-            onProgress?.(fraction, message?.slice(0, 200));
-          }
-          return;
-        }
-        if (msg?.type === "need_source" && msg.id === id) {
-          child.send({ type: "run", id, fnHash: task.fnHash, source, inputJson, jobId: task.jobId, attempt: task.attempt } satisfies ParentMessage, () => {});
-          return;
-        }
-        if (msg?.type !== "result" || msg.id !== id) return;
-        if (aborted) return finish(abortOutcome(aborted.code, aborted.message), false);
-        if (!msg.ok) return finish({ ok: false, error: toTaskError(msg.error, msg.error?.code) }, false);
-        try {
-          const value = JSON.parse(msg.json) as unknown;
-          if (jsonDepthExceeds(value, LIMITS.maxJsonDepth)) {
-            const error = { name: "RangeError", message: `the result nests deeper than ${LIMITS.maxJsonDepth} levels` };
-            return finish({ ok: false, error: toTaskError(error, "result_too_deep") }, false);
-          }
-          finish({ ok: true, value, bytes: msg.json.length }, false);
-        } catch (err) {
-          finish({ ok: false, error: toTaskError(err, "not_serializable") }, false);
-        }
-      };
-      const onExit = (code: number | null, sig: NodeJS.Signals | null): void => {
-        if (aborted) return finish(abortOutcome(aborted.code, aborted.message), true);
-        // V8 aborts the process (SIGABRT) when the heap limit is reached; the kernel OOM killer sends SIGKILL.
-        const oom = sig === "SIGABRT" || sig === "SIGKILL" || code === 134;
-        const error = oom
-          ? toTaskError({ name: "RangeError", message: `the task ran out of memory (limit ${this.opts.maxMemoryMb} MB)` }, "memory_limit")
-          : toTaskError({ name: "Error", message: `the sandbox exited while running the task (code=${code} signal=${sig})` }, "sandbox_crashed");
-        finish({ ok: false, error }, true);
-      };
-
-      const startTimer = setTimeout(() => finish(WEDGED, false), this.opts.startTimeoutMs ?? 2_000);
+      const onAbort = (): void => this.abort(job, abortCode(signal!), signal!.reason instanceof AgentError ? signal!.reason.message : "the task was cancelled");
       signal?.addEventListener("abort", onAbort, { once: true });
-      child.on("message", onMessage);
-      child.once("exit", onExit);
-      const known = slot.fnHashes.has(task.fnHash);
-      slot.fnHashes.add(task.fnHash);
-      const msg: ParentMessage = {
-        type: "run", id, fnHash: task.fnHash, source: known ? undefined : source,
-        inputJson, jobId: task.jobId, attempt: task.attempt,
-      };
-      child.send(msg, () => {});
+      this.resolvers.set(job, (outcome) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(outcome);
+      });
+      this.queue.push(job);
+      this.dispatch();
     });
   }
 
-  /** Stops every child. Tasks still running end as crashed; callers drain first. */
+  /** Stops every child. Tasks still queued or running end as crashed; callers drain first. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(
-      this.slots.map((slot) => {
-        const { child } = slot;
-        if (child.exitCode !== null || child.signalCode !== null) return undefined;
-        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-        child.kill("SIGKILL");
-        return exited;
-      }),
+    for (const job of this.queue.splice(0)) this.finish(job, crashed("the sandbox pool closed"));
+    await Promise.all(this.slots.map((slot) => slot.close()));
+  }
+
+  private finish(job: Job, outcome: RunOutcome): void {
+    if (job.settled) return;
+    job.settled = true;
+    const resolve = this.resolvers.get(job);
+    this.resolvers.delete(job);
+    resolve?.(outcome);
+  }
+
+  private abort(job: Job, code: string, message: string): void {
+    if (job.settled) return;
+    if (job.slot) return job.slot.abort(job, code, message);
+    const at = this.queue.indexOf(job);
+    if (at !== -1) this.queue.splice(at, 1);
+    this.finish(job, abortOutcome(code, message));
+  }
+
+  private requeue(jobs: Job[]): void {
+    for (const job of jobs) {
+      job.slot = null;
+      job.acked = false;
+      job.startedAt = 0;
+      job.timedOut = false;
+      job.needSource = false;
+    }
+    this.queue.unshift(...jobs);
+  }
+
+  /** How many tasks a child holding `job` may hold at once. */
+  private readonly batchSize = (job: Job): number => (job.solo ? 1 : this.pace.batchSize(job.task.fnHash));
+
+  private canTake(slot: Slot, job: Job): boolean {
+    if (slot.state !== "ready" || slot.fnHashes.size >= this.maxFunctions) return false;
+    if (slot.load === 0) return true;
+    return !job.solo && slot.load < Math.min(slot.capacity, this.batchSize(job));
+  }
+
+  /** Hands queued tasks, first come first served, to the least loaded child that may take them; forks children as needed. */
+  private dispatch(): void {
+    if (this.closed) return;
+    while (this.queue.length > 0) {
+      const job = this.queue[0]!;
+      let best: Slot | null = null;
+      for (const slot of this.slots) if (this.canTake(slot, job) && (!best || slot.load < best.load)) best = slot;
+      if (!best || best.load > 0) {
+        // No idle child: fork another while the pool has room and the queue outnumbers the children starting.
+        let starting = 0;
+        for (const slot of this.slots) if (slot.state === "starting") starting++;
+        if (this.slots.length < this.opts.size && starting < this.queue.length) {
+          this.spawn();
+          continue;
+        }
+      }
+      if (!best) return;
+      this.queue.shift();
+      best.assign(job);
+      this.flushSoon();
+    }
+  }
+
+  /**
+   * One flush per tick: every task assigned meanwhile goes in one message per
+   * child. A nextTick runs once the current callback and all the promise jobs
+   * it set off are done (so the runs one result message wakes share a batch),
+   * without waiting for another turn of the event loop.
+   */
+  private flushSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(() => {
+      this.flushScheduled = false;
+      for (const slot of this.slots) slot.flush();
+    });
+  }
+
+  private spawn(): Slot {
+    const slot = new Slot(this.host);
+    this.slots.push(slot);
+    slot.ready.then(
+      () => {
+        this.startFailures = 0;
+        this.changed(slot);
+      },
+      (err: Error) => {
+        if (++this.startFailures < MAX_START_FAILURES || this.closed) return;
+        this.startFailures = 0;
+        for (const job of this.queue.splice(0)) this.finish(job, crashed(err.message));
+      },
     );
+    return slot;
+  }
+
+  /** After a slot's load went down, it became ready, or it died: reap, replace, dispatch. */
+  private changed(slot: Slot): void {
+    if (slot.state === "dead") {
+      const at = this.slots.indexOf(slot);
+      if (at !== -1) this.slots.splice(at, 1);
+      while (!this.closed && this.slots.length < this.warm) this.spawn();
+    } else if (slot.load === 0 && slot.state === "ready") {
+      // Module caches only grow: a child that has compiled many functions is replaced once it is idle.
+      if (slot.fnHashes.size >= this.maxFunctions) return slot.retire();
+      if (!slot.idleSince) slot.idleSince = Date.now();
+      // One timer per idle spell, not one per task: it checks when it fires whether the child stayed idle.
+      slot.idleTimer ??= setTimeout(() => this.reap(slot), this.idleMs).unref();
+    }
+    this.dispatch();
+  }
+
+  private reap(slot: Slot): void {
+    slot.idleTimer = undefined;
+    if (this.closed || slot.state !== "ready") return;
+    if (slot.load > 0 || !slot.idleSince) return; // busy again: a later idle spell arms a new timer
+    const left = slot.idleSince + this.idleMs - Date.now();
+    if (left > 0) slot.idleTimer = setTimeout(() => this.reap(slot), left).unref();
+    else if (this.slots.length > this.warm) slot.retire();
   }
 }
