@@ -11,6 +11,8 @@ export type SourceLoader = (fnHash: string) => Promise<unknown>;
 export class FunctionCache {
   private readonly entries = new Map<string, Promise<string>>();
   private readonly sizes = new Map<string, number>();
+  /** Verified sources, for peek(): most tasks find theirs here without awaiting anything. */
+  private readonly ready = new Map<string, string>();
   private bytes = 0;
 
   constructor(
@@ -23,6 +25,11 @@ export class FunctionCache {
    * when the answer does not hash to it, `function_unavailable` when the
    * coordinator does not know it; other errors pass through.
    */
+  /** The verified source for `fnHash` if it is cached, without waiting. */
+  peek(fnHash: string): string | undefined {
+    return this.ready.get(fnHash);
+  }
+
   get(fnHash: string): Promise<string> {
     const hit = this.entries.get(fnHash);
     if (hit) {
@@ -34,7 +41,7 @@ export class FunctionCache {
     const pending = this.fetch(fnHash);
     this.entries.set(fnHash, pending);
     pending.then(
-      (source) => this.account(fnHash, source.length),
+      (source) => this.account(fnHash, source),
       () => this.entries.delete(fnHash),
     );
     return pending;
@@ -58,8 +65,10 @@ export class FunctionCache {
     return source;
   }
 
-  private account(fnHash: string, size: number): void {
+  private account(fnHash: string, source: string): void {
     if (!this.entries.has(fnHash)) return;
+    const size = source.length;
+    this.ready.set(fnHash, source);
     this.sizes.set(fnHash, size);
     this.bytes += size;
     for (const [oldest] of this.entries) {
@@ -67,6 +76,7 @@ export class FunctionCache {
       const oldSize = this.sizes.get(oldest);
       if (oldSize === undefined) continue; // still being fetched
       this.entries.delete(oldest);
+      this.ready.delete(oldest);
       this.sizes.delete(oldest);
       this.bytes -= oldSize;
     }

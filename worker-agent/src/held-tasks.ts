@@ -130,7 +130,7 @@ export class HeldTasks {
       changes.notify();
       return;
     }
-    this.opts.taskLog.done(result.ok, { jobId: task.jobId, ms, code: result.error?.code ?? result.rejected });
+    this.opts.taskLog.done(result.ok, () => ({ jobId: task.jobId, ms, code: result.error?.code ?? result.rejected }));
     this.opts.report(result, bytes);
   }
 }

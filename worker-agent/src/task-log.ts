@@ -16,7 +16,8 @@ export class TaskLog {
 
   constructor(private readonly log: Logger) {}
 
-  done(ok: boolean, fields: LogFields): void {
+  /** `fields` is called only when the task gets its own line. */
+  done(ok: boolean, fields: () => LogFields): void {
     const now = Date.now();
     if (now - this.windowStart >= 1000) {
       this.summarize();
@@ -25,7 +26,7 @@ export class TaskLog {
     }
     if (!ok || this.logged < PER_SECOND) {
       this.logged++;
-      this.log.info("task done", { ...fields, ok });
+      this.log.info("task done", { ...fields(), ok });
       return;
     }
     this.skipped++;
