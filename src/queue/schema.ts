@@ -45,7 +45,8 @@ export const QUEUE_SCHEMA = [
   `CREATE INDEX IF NOT EXISTS jobs_retry ON jobs(available_at) WHERE state = 'queued' AND failures > 0`,
   `CREATE UNIQUE INDEX IF NOT EXISTS jobs_lease ON jobs(lease_id) WHERE lease_id IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(lease_expires) WHERE state = 'leased'`,
-  `CREATE INDEX IF NOT EXISTS jobs_agent ON jobs(lease_agent, confirmed) WHERE state = 'leased'`,
+  // Without `confirmed`: a confirmation would otherwise move every job's entry once more.
+  `CREATE INDEX IF NOT EXISTS jobs_leased_by ON jobs(lease_agent) WHERE state = 'leased'`,
   `CREATE INDEX IF NOT EXISTS jobs_batch_idx ON jobs(batch_id, idx)`,
   `CREATE INDEX IF NOT EXISTS jobs_batch_done ON jobs(batch_id, done_seq) WHERE done_seq IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL`,
@@ -53,6 +54,7 @@ export const QUEUE_SCHEMA = [
   // ~117 -> ~97 µs/job without them): listing a batch's jobs by state now filters jobs_batch_idx.
   `DROP INDEX IF EXISTS jobs_delayed`,
   `DROP INDEX IF EXISTS jobs_batch_state`,
+  `DROP INDEX IF EXISTS jobs_agent`,
   `CREATE TABLE IF NOT EXISTS attempts (
      job_id TEXT NOT NULL,
      attempt INTEGER NOT NULL,
