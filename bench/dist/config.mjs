@@ -110,7 +110,7 @@ export async function startDist({ agents, concurrency, logLevel, logDir }) {
     for (let i = 0; i < agents; i++) {
       const log = `${logDir}/dist-agent-${i}.log`;
       const fd = openSync(log, "a");
-      const args = [...AGENT_NODE_ARGS, AGENT_CLI, "--url", url, "--token", secrets.agentToken, `--public-key=${secrets.publicKey}`, "--concurrency", String(concurrency), "--name", `bench-${i}`, ...AGENT_ARGS];
+      const args = [...AGENT_NODE_ARGS, AGENT_CLI, "--url", url, "--token", secrets.agentToken, `--public-key=${secrets.publicKey}`, ...(concurrency ? ["--concurrency", String(concurrency)] : []), "--name", `bench-${i}`, ...AGENT_ARGS];
       if (logLevel) args.push("--log-level", logLevel);
       const entry = startProcess(`dist-agent ${i}`, process.execPath, args, { env: baseEnv(), stdio: ["ignore", "ignore", fd] });
       entry.log = log;

@@ -10,8 +10,13 @@ import { AGENT_CLI, startCoordinator } from "./config.mjs";
 
 const baseEnv = () => Object.fromEntries(["PATH", "HOME"].filter((k) => process.env[k]).map((k) => [k, process.env[k]]));
 
-/** The agent as a volunteer starts it: default concurrency (CPU count) and log level. */
-export async function measureIdleAgent({ logDir, idleMs = 5_000 }) {
+/**
+ * The agent as a volunteer starts it: default concurrency (CPU count) and log
+ * level. RSS of the agent and its sandbox children `idleMs` after it began
+ * polling; then, after it ran `jobs` jobs, again once it has been idle for
+ * `afterWorkMs` (past the pool's 30 s idle reaping of sandbox children).
+ */
+export async function measureIdleAgent({ logDir, idleMs = 5_000, jobs = 200, afterWorkMs = 35_000 }) {
   const coord = await startCoordinator({ logDir });
   let agent;
   try {
@@ -24,18 +29,55 @@ export async function measureIdleAgent({ logDir, idleMs = 5_000 }) {
       await sleep(100);
     }
     await sleep(idleMs);
-    const tree = treeMemory(agent.pid);
-    return {
-      concurrency: availableParallelism(),
-      rssBytes: tree.rss,
-      pssBytes: tree.pss,
-      processes: tree.processes,
-      agentProcessRssBytes: readStat(agent.pid)?.rssBytes ?? null,
-    };
+    const fresh = snapshot(agent.pid);
+    if (!afterWorkMs) return { concurrency: availableParallelism(), ...fresh };
+    await runJobs(coord, jobs);
+    const busy = snapshot(agent.pid);
+    await sleep(afterWorkMs);
+    return { concurrency: availableParallelism(), ...fresh, whileWorking: busy, afterWork: { idleMs: afterWorkMs, jobs, ...snapshot(agent.pid) } };
   } finally {
     await stopProcess(agent);
     await coord.stop();
   }
+}
+
+function snapshot(pid) {
+  const tree = treeMemory(pid);
+  return { rssBytes: tree.rss, pssBytes: tree.pss, processes: tree.processes, agentProcessRssBytes: readStat(pid)?.rssBytes ?? null };
+}
+
+/** Submits `n` quick jobs and waits for all their results. */
+async function runJobs(coord, n) {
+  const headers = { authorization: `Bearer ${coord.secrets.submitToken}` };
+  const agent = new http.Agent({ keepAlive: false });
+  try {
+    const fn = "(x) => x * 2";
+    const { status, body } = await post(coord.url, "/v1/jobs", headers, { fn, inputs: Array.from({ length: n }, (_, i) => i) }, agent);
+    if (status !== 201) throw new Error(`submit → ${status}`);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const batch = await get(coord.url, `/v1/batches/${body.batchId}`, headers, agent);
+      if (batch.body?.counts?.done === n || batch.body?.done === true || batch.body?.finished === n) return;
+      if (Date.now() > deadline) throw new Error(`the idle agent did not finish ${n} jobs in 60 s: ${JSON.stringify(batch.body)}`);
+      await sleep(200);
+    }
+  } finally {
+    agent.destroy();
+  }
+}
+
+function get(url, path, headers, agent) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ hostname: u.hostname, port: u.port, path, method: "GET", agent, headers }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, body: JSON.parse(Buffer.concat(chunks).toString("utf8") || "null") }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 function post(url, path, headers, body, agent) {

@@ -110,6 +110,9 @@ export class SandboxPool {
       await this.close();
       throw new AgentError("sandbox_unavailable", (err as Error).message);
     }
+    // With no warm children, the one that proved a child can start goes at once: an idle
+    // agent holds no child (the first task pays a fork, ~70 ms), unless work came meanwhile.
+    for (const slot of first.slice(this.warm)) if (slot.load === 0 && this.slots.length > this.warm) slot.retire();
   }
 
   stats(): SandboxStats {
