@@ -5,9 +5,13 @@
 //   - forwards but drops the answer (the coordinator acted; the agent never
 //     hears of it — the nastiest case for exactly-once recording),
 //   - delays the request by 0..maxDelayMs,
-//   - sends POST /v1/agent/results upstream twice and returns one answer,
-//   - holds a results post for stallMs before forwarding it (an agent cut off
+//   - sends a result post upstream twice and returns one answer,
+//   - holds a result post for stallMs before forwarding it (an agent cut off
 //     for longer than its lease: its result must come back stale).
+// A result post is POST /v1/agent/results, or a POST /v1/agent/exchange that
+// carries results; the second copy of an exchange carries only its results
+// (slots 0, no wait), as a retried request's results would arrive again,
+// while the first copy's tasks reach the agent.
 // It counts what it did, and how many results the coordinator refused as
 // stale; report() gives the counts as one line.
 
@@ -23,9 +27,9 @@ export interface ChaosOptions {
   /** Probability that a request waits 0..maxDelayMs before it is forwarded. */
   delay?: number;
   maxDelayMs?: number;
-  /** Probability that a POST /v1/agent/results is sent upstream twice. */
+  /** Probability that a result post (see the header) is sent upstream twice. */
   duplicateResults?: number;
-  /** Probability that a POST /v1/agent/results is held `stallMs` before it is forwarded. */
+  /** Probability that a result post is held `stallMs` before it is forwarded. */
   stallResults?: number;
   stallMs?: number;
   /** Which requests chaos applies to; the rest pass untouched (default: every /v1/agent/ route). */
@@ -91,11 +95,28 @@ export async function startChaosProxy(target: string, opts: ChaosOptions = {}): 
     staleAfterStall: 0,
     upstreamErrors: 0,
   };
-  const isResults = (method: string, path: string): boolean => method === "POST" && path.startsWith("/v1/agent/results");
+  const isExchange = (method: string, path: string): boolean => method === "POST" && path.startsWith("/v1/agent/exchange");
+  /** Whether the request posts results: POST /v1/agent/results, or an exchange carrying some. */
+  const isResults = (method: string, path: string, body: Buffer): boolean => {
+    if (method === "POST" && path.startsWith("/v1/agent/results")) return true;
+    if (!isExchange(method, path)) return false;
+    try {
+      return ((JSON.parse(body.toString("utf8")) as { results?: unknown[] }).results?.length ?? 0) > 0;
+    } catch {
+      return false;
+    }
+  };
+  /** The copy of a result post sent again: an exchange's results alone. */
+  const replayOf = (method: string, path: string, body: Buffer): Buffer => {
+    if (!isExchange(method, path)) return body;
+    const { results, queue, session } = JSON.parse(body.toString("utf8")) as { results: unknown[]; queue?: string; session?: string };
+    return Buffer.from(JSON.stringify({ results, slots: 0, wait: 0, ...(queue ? { queue } : {}), ...(session ? { session } : {}) }));
+  };
   const countStale = (up: Upstream, stalled: boolean): Upstream => {
     if (up.status === 200) {
       try {
-        const stale = (JSON.parse(up.body.toString("utf8")) as { stale?: unknown[] }).stale?.length ?? 0;
+        const answer = JSON.parse(up.body.toString("utf8")) as { stale?: unknown[]; results?: { stale?: unknown[] } };
+        const stale = (answer.results?.stale ?? answer.stale)?.length ?? 0;
         counts.answeredStale += stale;
         if (stalled) counts.staleAfterStall += stale;
       } catch {
@@ -147,21 +168,24 @@ export async function startChaosProxy(target: string, opts: ChaosOptions = {}): 
       counts.delayed++;
       await new Promise((r) => setTimeout(r, Math.floor(rDelayMs * (opts.maxDelayMs ?? 0))));
     }
-    const stalled = isResults(method, path) && rStall < (opts.stallResults ?? 0);
+    const posting = isResults(method, path, body);
+    const stalled = posting && rStall < (opts.stallResults ?? 0);
     if (stalled) {
       counts.stalledResults++;
       await new Promise((r) => setTimeout(r, opts.stallMs ?? 0));
     }
     let up: Upstream;
-    if (isResults(method, path) && rDup < (opts.duplicateResults ?? 0)) {
+    if (posting && rDup < (opts.duplicateResults ?? 0)) {
       counts.duplicatedResults++;
       // Both copies race to the coordinator; the agent sees the first answer.
-      const [first, second] = [forward(method, path, req.headers, body), forward(method, path, req.headers, body)];
+      const replay = replayOf(method, path, body);
+      const replayHeaders = { ...req.headers, "content-length": String(replay.length) };
+      const [first, second] = [forward(method, path, req.headers, body), forward(method, path, replayHeaders, replay)];
       second.then((u) => countStale(u, stalled), () => counts.upstreamErrors++);
       up = countStale(await first, stalled);
     } else {
       up = await forward(method, path, req.headers, body);
-      if (isResults(method, path)) countStale(up, stalled);
+      if (posting) countStale(up, stalled);
     }
     if (rDropRes < (opts.dropResponse ?? 0)) {
       counts.droppedResponses++;
