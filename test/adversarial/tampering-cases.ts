@@ -72,8 +72,8 @@ export interface TamperingOptions {
   scenarios: Scenario[];
   /** Also play a compromised coordinator against an agent that trusts one submitter key. */
   compromised?: boolean;
-  /** Cases (by name prefix) to run again through POST /v1/agent/exchange, when the agent has --exchange. */
-  viaExchange?: string[];
+  /** Cases (by name prefix) to run again through POST /v1/agent/poll (--no-exchange); the rest go by exchange, the default. */
+  viaPoll?: string[];
   timeoutMs: number;
 }
 
@@ -119,9 +119,9 @@ export async function tampering(o: TamperingOptions): Promise<TamperVerdict[]> {
       const short = await coordinatorEnv(scope, { ENVELOPE_TTL_MS: "1500", DELIVERY_LEASE_MS: "6000" });
       verdicts.push(...(await envelopeCases(scope, short, [heldPastExpiry(2_000)], "expiry", ["--clock-skew-ms", "0"], o.timeoutMs)).verdicts);
     }
-    if (o.viaExchange?.length && agentSupports("--exchange")) {
-      const again = o.cases.filter((c) => o.viaExchange!.some((n) => c.name.startsWith(n)));
-      verdicts.push(...(await envelopeCases(scope, main, again, "tamper-x", ["--exchange"], o.timeoutMs, " [exchange]")).verdicts);
+    if (o.viaPoll?.length && agentSupports("--no-exchange")) {
+      const again = o.cases.filter((c) => o.viaPoll!.some((n) => c.name.startsWith(n)));
+      verdicts.push(...(await envelopeCases(scope, main, again, "tamper-p", ["--no-exchange"], o.timeoutMs, " [poll]")).verdicts);
     }
     verdicts.push(...(await scenarios(scope, main, run, o.scenarios, "tamper", o.timeoutMs)));
     if (o.compromised) verdicts.splice(verdicts.length - 1, 0, ...(await compromisedCoordinator(scope, main, o.timeoutMs)));

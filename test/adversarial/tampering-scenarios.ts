@@ -158,11 +158,6 @@ export async function compromisedCoordinator(scope: Scope, env: Env, timeoutMs: 
   const stranger = await submitterKey();
   const queue = "trusted";
   const fnHash = await sha256Hex(FN);
-  const forge = async (e: Envelope, edit: (t: Record<string, any>) => void): Promise<Envelope> => {
-    const p = JSON.parse(e.payload) as TaskPayload;
-    edit(p.tasks[0] as Record<string, any>);
-    return signEnvelope(p, env.ctx.real);
-  };
   const forgeries: Array<{ name: string; edit: (t: Record<string, any>) => void }> = [
     { name: "swaps the function for a known evil one", edit: (t) => (t.fnHash = env.ctx.evilFnHash) },
     { name: "changes the input", edit: (t) => (t.input = { evil: true }) },
@@ -171,12 +166,19 @@ export async function compromisedCoordinator(scope: Scope, env: Env, timeoutMs: 
   ];
   const proxy = scope.add(await startTamperProxy(env.coord.url), (p) => p.close());
   const forged = new Map<string, { attempt: number; leaseId: string }>();
+  // An envelope may carry several of the signed jobs (the agent prefetches): each is forged its own way, re-signed with the real key.
   proxy.onEnvelope = async (_ex, sent) => {
     const got = opened(sent);
-    const task = got?.payload.tasks[0];
-    if (!got || !task || typeof task.input !== "number" || task.input >= forgeries.length || forged.has(task.jobId)) return undefined;
-    forged.set(task.jobId, { attempt: task.attempt, leaseId: task.leaseId });
-    return { envelope: await forge(got.envelope, forgeries[task.input]!.edit) };
+    if (!got) return undefined;
+    const payload = JSON.parse(got.envelope.payload) as TaskPayload;
+    let changed = false;
+    for (const task of payload.tasks as Array<Record<string, any>>) {
+      if (typeof task.input !== "number" || task.input >= forgeries.length || forged.has(task.jobId)) continue;
+      forged.set(task.jobId, { attempt: task.attempt, leaseId: task.leaseId });
+      forgeries[task.input]!.edit(task);
+      changed = true;
+    }
+    return changed ? { envelope: await signEnvelope(payload, env.ctx.real) } : undefined;
   };
   await agentBehind(scope, env, proxy, queue, queue, ["--trust-submitter", trusted.x]);
   const submit = async (inputs: number[], key?: { privateKey: CryptoKey; x: string }) => {

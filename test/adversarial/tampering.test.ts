@@ -2,7 +2,8 @@
 // id), signed by a rogue key, expired, a function source swapped, an
 // envelope handed to another agent, replayed within a session and after a
 // restart, and tasks forged under the real key for an agent that trusts one
-// submitter; some again through POST /v1/agent/exchange. Every one refused
+// submitter, through POST /v1/agent/exchange (the agent's default); some
+// again through POST /v1/agent/poll (--no-exchange). Every one refused
 // and reported, none executed, the agent alive: judged from the proxy's and
 // the coordinator's records.
 import { afterAll, describe, expect, it } from "vitest";
@@ -13,13 +14,13 @@ import { SCENARIOS, tampering } from "./tampering-cases.js";
 afterAll(closeAllScopes);
 
 describe("adversarial: tampering", () => {
-  it("tampered, foreign, replayed and coordinator-forged envelopes (by poll and by exchange): 100% refused and reported, none executed", async () => {
+  it("tampered, foreign, replayed and coordinator-forged envelopes (by exchange and by poll): 100% refused and reported, none executed", async () => {
     const verdicts = await tampering({
       cases: ENVELOPE_TAMPERS,
       expired: true,
       scenarios: SCENARIOS,
       compromised: true,
-      viaExchange: ["payload.v", "task.leaseId", "task.fnHash", "a second task", "sig: one character", "kid: an object", "evil fnHash, re-signed", "payload sent as an object"],
+      viaPoll: ["payload.v", "task.leaseId", "task.fnHash", "a second task", "sig: one character", "kid: an object", "evil fnHash, re-signed", "payload sent as an object"],
       timeoutMs: 60_000,
     });
     const cases = verdicts.filter((v) => v.part !== "control");
