@@ -1,0 +1,37 @@
+// node bench/workerd-wake.mjs — what waking a parked request costs in local
+// workerd, with no dist code: a bare Durable Object whose park() waits on a
+// promise that poke() resolves. Prints the medians of 40 tries of a plain
+// call, a poke, and when the parked request's answer arrives (from the
+// poke's start), without and with a SQLite write. It explains the floor
+// under dist's unloaded round trip (see README, Performance).
+import { Miniflare } from "miniflare";
+import http from "node:http";
+const script = `
+import { DurableObject } from "cloudflare:workers";
+export class Q extends DurableObject {
+  waiters = [];
+  async park() { return await new Promise((r) => this.waiters.push(r)); }
+  async poke(write) { if (write) this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS t (x)"), this.ctx.storage.sql.exec("INSERT INTO t VALUES (1)"); for (const w of this.waiters.splice(0)) w("x"); return "ok"; }
+  async plain(write) { if (write) this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS t (x)"), this.ctx.storage.sql.exec("INSERT INTO t VALUES (1)"); return "ok"; }
+}
+export default { async fetch(req, env) {
+  const u = new URL(req.url); const stub = env.Q.get(env.Q.idFromName("a")); const w = u.searchParams.get("w") === "1";
+  if (u.pathname === "/park") return new Response(await stub.park());
+  if (u.pathname === "/poke") return new Response(await stub.poke(w));
+  return new Response(await stub.plain(w));
+} }`;
+const mf = new Miniflare({ modules: true, script, host: "127.0.0.1", port: 0, compatibilityDate: "2025-04-01", durableObjects: { Q: { className: "Q", useSQLite: true } } });
+const url = new URL(await mf.ready);
+const agent = new http.Agent({ keepAlive: true });
+const get = (path) => new Promise((res) => { const r = http.request({ hostname: url.hostname, port: url.port, path, agent }, (x) => { x.resume(); x.on("end", () => res(performance.now())); }); r.end(); });
+for (const w of ["0", "1"]) {
+  const plain = [], poke = [], wake = [];
+  for (let i = 0; i < 40; i++) {
+    let t = performance.now(); await get(`/plain?w=${w}`); plain.push(performance.now() - t);
+    const parked = get("/park"); await new Promise((r) => setTimeout(r, 20));
+    t = performance.now(); const p = get(`/poke?w=${w}`); const woke = await parked; poke.push((await p) - t); wake.push(woke - t);
+  }
+  const med = (xs) => xs.sort((a, b) => a - b)[20].toFixed(2);
+  console.log(`write=${w} plain ${med(plain)} ms, poke ${med(poke)} ms, parked answer after poke start ${med(wake)} ms`);
+}
+await mf.dispose(); process.exit(0);
