@@ -15,11 +15,12 @@
 
 import { fileURLToPath } from "node:url";
 import {
-  LIMITS, randomId, type ExchangeBody, type ExchangeResponse, type HeartbeatResponse, type ResultsResponse, type TaskResult,
+  LIMITS, randomId, type HeartbeatResponse, type ResultsResponse, type TaskResult,
 } from "../../src/protocol/client.js";
 import { backoffDelay, retry, sleep, type RetryOptions } from "./backoff.js";
 import { Changes } from "./changes.js";
 import { AGENT_VERSION, type AgentConfig } from "./config.js";
+import { exchangeOnce, pollOnce, type CycleContext } from "./cycle.js";
 import { enrollAgent } from "./enroll.js";
 import { AgentError, coerceError, errorCode } from "./errors.js";
 import { FunctionCache } from "./functions.js";
@@ -28,7 +29,7 @@ import { Heartbeats } from "./heartbeat.js";
 import { HttpClient, isRetryable, retryAfterMs } from "./http.js";
 import type { Logger } from "./log.js";
 import { ProgressReports } from "./progress.js";
-import { ResultsOutbox, type Lent } from "./results-outbox.js";
+import { ResultsOutbox } from "./results-outbox.js";
 import { SandboxPool } from "./sandbox.js";
 import { shutdown } from "./shutdown.js";
 import { SubmitterTrust } from "./trust.js";
@@ -36,8 +37,6 @@ import { Prefetch } from "./prefetch.js";
 import { TaskLog } from "./task-log.js";
 import { Verifier } from "./verifier.js";
 
-/** An empty poll answered faster than this is followed by a pause, so `--wait 0` cannot spin. */
-const MIN_EMPTY_POLL_MS = 1_000;
 /** See heartbeat.ts: well inside the coordinator's delivery lease (10 s by default). */
 const CONFIRM_DELAY_MS = 200;
 /**
@@ -60,8 +59,6 @@ export class Agent {
   private readonly functions: FunctionCache;
   private verifier: Verifier | null = null;
   private trust: SubmitterTrust | null = null;
-  /** Sent with every poll; an envelope that does not echo it was not issued to this run. */
-  private readonly session = randomId(24);
   private readonly tasks: HeldTasks;
   private readonly outbox: ResultsOutbox;
   private readonly heartbeats: Heartbeats;
@@ -74,8 +71,8 @@ export class Agent {
   private readonly taskLog: TaskLog;
   private fatal: Error | null = null;
   private reachable = true;
-  /** An exchange is parked in a long-poll: results finishing meanwhile are sent on their own. */
-  private parked = false;
+  /** What one request of the loop needs (cycle.ts); also says whether an exchange is parked. */
+  private readonly cycle: CycleContext;
   private readonly prefetch: Prefetch;
 
   constructor(
@@ -102,7 +99,7 @@ export class Agent {
       lingerMs: RESULT_LINGER_MS,
       batchTarget: () => this.batchTarget(),
       othersRunning: () => this.tasks.unfinished > 0,
-      carried: () => config.exchange && this.reachable && !this.parked,
+      carried: () => config.exchange && this.reachable && !this.cycle.parked,
     });
     this.heartbeats = new Heartbeats({
       intervalMs: config.heartbeatMs,
@@ -136,6 +133,15 @@ export class Agent {
         this.retryOptions(endSignal),
       ),
     );
+    this.cycle = {
+      config, http: this.http, session: randomId(24), stopSignal: this.stopCtl.signal, endSignal,
+      heartbeats: this.heartbeats, progress: this.progress, outbox: this.outbox, tasks: this.tasks, parked: false,
+      verifier: () => this.verifier!,
+      retryOptions: (signal) => this.retryOptions(signal),
+      reconnected: () => this.reconnected(),
+      unreachable: (err) => this.unreachable(err),
+      fail: (err) => this.fail(err),
+    };
   }
 
   /** Serves tasks until stop() (resolves) or a fatal error such as a refused token or a revoked agent (rejects). */
@@ -144,7 +150,7 @@ export class Agent {
     const agentId = await enrollAgent(this.http, this.config, this.retryOptions(this.stopCtl.signal));
     if (agentId === null) return this.http.close(); // stopped before enrolling
     this.reconnected();
-    this.verifier = await Verifier.create({ publicKeys: this.config.publicKeys, agentId, session: this.session, clockSkewMs: this.config.clockSkewMs });
+    this.verifier = await Verifier.create({ publicKeys: this.config.publicKeys, agentId, session: this.cycle.session, clockSkewMs: this.config.clockSkewMs });
     await this.pool.start();
     const { queue, concurrency, url, allowNet, publicKeys, trustedSubmitters } = this.config;
     const keys = publicKeys.length;
@@ -244,7 +250,7 @@ export class Agent {
         );
         continue;
       }
-      const outcome = exchange ? await this.exchange(wantTasks ? slots : 0, carry ? this.outbox.lend() : null) : await this.poll(slots);
+      const outcome = exchange ? await exchangeOnce(this.cycle, wantTasks ? slots : 0, carry ? this.outbox.lend() : null) : await pollOnce(this.cycle, slots);
       if (outcome === "stop") return;
       if (outcome === "retry") {
         await sleep(backoffDelay(failures++), signal);
@@ -269,80 +275,6 @@ export class Agent {
   /** Results (and tasks asked for) per request aimed at: half of what the agent may hold, at most MAX_BATCH_TARGET. */
   private batchTarget(): number {
     return Math.max(1, Math.min(MAX_BATCH_TARGET, Math.floor(this.capacity() / 2)));
-  }
-
-  /** One POST /v1/agent/poll (retried until answered); "stop" on a fatal error or stop(). */
-  private async poll(slots: number): Promise<"ok" | "stop"> {
-    const signal = this.stopCtl.signal;
-    const { waitSeconds, queue, labels } = this.config;
-    const body = { slots, wait: waitSeconds, queue, session: this.session, ...(labels.length ? { labels } : {}) };
-    const started = Date.now();
-    let answer;
-    try {
-      answer = await retry(
-        () => this.http.request("POST", "/v1/agent/poll", body, { signal, timeoutMs: waitSeconds * 1000 + 15_000 }),
-        this.retryOptions(signal),
-      );
-    } catch (err) {
-      if (!signal.aborted) this.fail(err);
-      return "stop";
-    }
-    this.reconnected();
-    if (answer.status === 200) await this.tasks.accept(this.verifier!, answer.body);
-    else if (Date.now() - started < MIN_EMPTY_POLL_MS) await sleep(MIN_EMPTY_POLL_MS - (Date.now() - started), signal);
-    return "ok";
-  }
-
-  /**
-   * One POST /v1/agent/exchange: the lent results, outstanding confirmations
-   * and progress, and a poll for `slots` tasks. Carrying results it does not
-   * park (wait 0): their acknowledgement should not wait on an empty queue.
-   * A failure hands everything back to the outbox and heartbeats, which retry
-   * on their own; the loop then waits its backoff ("retry").
-   */
-  private async exchange(slots: number, lent: Lent | null): Promise<"ok" | "retry" | "stop"> {
-    const results = lent?.results ?? [];
-    // stop() ends a parked long-poll, but not a short exchange carrying results: they would be sent twice.
-    const signal = results.length > 0 ? this.endCtl.signal : this.stopCtl.signal;
-    const { waitSeconds, queue } = this.config;
-    const leaseIds = this.heartbeats.takeConfirmations(new Set(results.map((r) => r.leaseId)));
-    const progress = this.progress.take(LIMITS.maxItemsPerRequest);
-    const wait = results.length > 0 ? 0 : waitSeconds;
-    const body: ExchangeBody = { queue, session: this.session, slots, wait };
-    if (results.length > 0) body.results = results;
-    if (leaseIds.length > 0) body.leaseIds = leaseIds;
-    if (progress.length > 0) body.progress = progress;
-    const started = Date.now();
-    let answer: ExchangeResponse | null;
-    // Parked, this request cannot carry results that finish meanwhile: the outbox sends them.
-    this.parked = wait > 0;
-    if (this.parked) this.outbox.schedule();
-    try {
-      answer = (await this.http.request<ExchangeResponse>("POST", "/v1/agent/exchange", body, { signal, timeoutMs: wait * 1000 + 15_000 })).body;
-      if (!answer?.results || !answer.heartbeat) throw new AgentError("bad_response", "the exchange answer lacks results or heartbeat");
-    } catch (err) {
-      this.parked = false;
-      lent?.failed();
-      this.heartbeats.confirmationsDone(leaseIds, false);
-      this.progress.giveBack(progress, (id) => this.tasks.isRunning(id));
-      if (this.stopCtl.signal.aborted) return "stop";
-      if (!isRetryable(err)) {
-        this.fail(err);
-        return "stop";
-      }
-      this.unreachable(err);
-      if (retryAfterMs(err) > 0) await sleep(retryAfterMs(err), this.stopCtl.signal);
-      return "retry";
-    }
-    this.parked = false;
-    this.reconnected();
-    // Results first: a lease just reported comes back stale from the heartbeat part, and is no longer held.
-    lent?.sent(answer.results);
-    this.heartbeats.confirmationsDone(leaseIds, true);
-    for (const id of [...(answer.heartbeat.cancelled ?? []), ...(answer.heartbeat.stale ?? [])]) this.tasks.cancel(id);
-    if (answer.envelope) await this.tasks.accept(this.verifier!, answer.envelope);
-    else if (!lent && Date.now() - started < MIN_EMPTY_POLL_MS) await sleep(MIN_EMPTY_POLL_MS - (Date.now() - started), this.stopCtl.signal);
-    return "ok";
   }
 
   // --- results, heartbeats, shutdown ---
