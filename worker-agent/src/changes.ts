@@ -1,29 +1,32 @@
 // Waiting for the agent's state to change: code that frees a slot, finishes a
 // task or gets a result acknowledged calls notify(); code that waits for a
 // condition (a free slot, no running tasks, an empty outbox) calls until(),
-// which re-checks on every notify and gives up after a time limit.
-
-import { sleep } from "./backoff.js";
+// which re-checks on every notify and gives up after a time limit. A waiter
+// holds one timer for its whole wait: notify() runs once per finished task,
+// so it only re-tests the conditions.
 
 export class Changes {
-  private waiters: Array<() => void> = [];
+  private readonly checks = new Set<() => void>();
 
   notify(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
+    for (const check of [...this.checks]) check();
   }
 
   /** Waits until `done()` holds or `ms` pass; true if it holds. */
-  until = async (done: () => boolean, ms: number): Promise<boolean> => {
-    const deadline = Date.now() + ms;
-    while (!done()) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      const timer = new AbortController();
-      await Promise.race([new Promise<void>((wake) => this.waiters.push(wake)), sleep(left, timer.signal)]);
-      timer.abort();
-    }
-    return true;
+  until = (done: () => boolean, ms: number): Promise<boolean> => {
+    if (done()) return Promise.resolve(true);
+    if (!(ms > 0)) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const finish = (result: boolean): void => {
+        clearTimeout(timer);
+        this.checks.delete(check);
+        resolve(result);
+      };
+      const check = (): void => {
+        if (done()) finish(true);
+      };
+      const timer = setTimeout(() => finish(done()), Math.min(ms, 2 ** 31 - 1));
+      this.checks.add(check);
+    });
   };
 }
