@@ -1,9 +1,11 @@
-// node bench/workerd-wake.mjs — what waking a parked request costs in local
-// workerd, with no dist code: a bare Durable Object whose park() waits on a
-// promise that poke() resolves. Prints the medians of 40 tries of a plain
-// call, a poke, and when the parked request's answer arrives (from the
-// poke's start), without and with a SQLite write. It explains the floor
-// under dist's unloaded round trip (see README, Performance).
+// node bench/workerd-wake.mjs — what a hop through local workerd costs, with
+// no dist code: a bare Durable Object whose park() waits on a promise that
+// poke() resolves. Prints the medians of 40 tries of a plain call, a poke,
+// and when the parked request's answer arrives (from the poke's start),
+// without and with a SQLite write; then a plain Worker request sent at once
+// after the last one and sent after 20 ms idle, next to a bare node:http
+// server doing the same. It explains the floor under dist's unloaded round
+// trip (see README, Performance).
 import { Miniflare } from "miniflare";
 import http from "node:http";
 const script = `
@@ -16,6 +18,7 @@ export class Q extends DurableObject {
 }
 export default { async fetch(req, env) {
   const u = new URL(req.url); const stub = env.Q.get(env.Q.idFromName("a")); const w = u.searchParams.get("w") === "1";
+  if (u.pathname === "/nothing") return new Response("ok");
   if (u.pathname === "/park") return new Response(await stub.park());
   if (u.pathname === "/poke") return new Response(await stub.poke(w));
   return new Response(await stub.plain(w));
@@ -34,4 +37,22 @@ for (const w of ["0", "1"]) {
   const med = (xs) => xs.sort((a, b) => a - b)[20].toFixed(2);
   console.log(`write=${w} plain ${med(plain)} ms, poke ${med(poke)} ms, parked answer after poke start ${med(wake)} ms`);
 }
+const idle = async (label, send) => {
+  for (const gap of [0, 20]) {
+    const xs = [];
+    for (let i = 0; i < 40; i++) {
+      if (gap) await new Promise((r) => setTimeout(r, gap));
+      const t = performance.now();
+      await send();
+      xs.push(performance.now() - t);
+    }
+    console.log(`${label}, ${gap ? "after 20 ms idle" : "back to back"}: ${xs.sort((a, b) => a - b)[20].toFixed(2)} ms`);
+  }
+};
+await idle("workerd, a Worker request (no Durable Object)", () => get("/nothing"));
+const server = http.createServer((_req, res) => res.end("ok")).listen(0, "127.0.0.1");
+await new Promise((r) => server.once("listening", r));
+const nodeGet = () => new Promise((res) => { const r = http.request({ hostname: "127.0.0.1", port: server.address().port, path: "/", agent }, (x) => { x.resume(); x.on("end", res); }); r.end(); });
+await idle("node:http, the same request", nodeGet);
+server.close();
 await mf.dispose(); process.exit(0);
