@@ -8,6 +8,7 @@
 // Environment: REDIS_PORT, BULLMQ_QUEUE.
 
 import { Queue, QueueEvents } from "bullmq";
+import { answerCommands } from "../lib/commands.mjs";
 
 const connection = { host: "127.0.0.1", port: Number(process.env.REDIS_PORT), maxRetriesPerRequest: null };
 const name = process.env.BULLMQ_QUEUE;
@@ -78,14 +79,7 @@ async function rtt({ inputs }) {
   return { samples, values };
 }
 
-process.on("message", async (msg) => {
-  try {
-    const answer = msg.cmd === "run" ? await run(msg) : msg.cmd === "rtt" ? await rtt(msg) : { error: `unknown command ${msg.cmd}` };
-    process.send({ id: msg.id, ...answer });
-  } catch (err) {
-    process.send({ id: msg.id, error: String(err?.message ?? err) });
-  }
-});
+answerCommands({ run, rtt });
 const close = async () => {
   await Promise.race([Promise.all([queue.close(), events.close()]), new Promise((r) => setTimeout(r, 3_000))]);
   process.exit(0);

@@ -9,6 +9,7 @@
 // Environment: BENCH_URL, BENCH_TOKEN (bearer token; optional).
 
 import { jsonClient } from "./http.mjs";
+import { answerCommands } from "./commands.mjs";
 
 const client = jsonClient(process.env.BENCH_URL, process.env.BENCH_TOKEN ? { authorization: `Bearer ${process.env.BENCH_TOKEN}` } : {});
 
@@ -58,14 +59,7 @@ async function rtt({ inputs, fn, extra = {} }) {
   return { samples, values };
 }
 
-process.on("message", async (msg) => {
-  try {
-    const answer = msg.cmd === "run" ? await run(msg) : msg.cmd === "rtt" ? await rtt(msg) : { error: `unknown command ${msg.cmd}` };
-    process.send({ id: msg.id, ...answer });
-  } catch (err) {
-    process.send({ id: msg.id, error: String(err?.message ?? err) });
-  }
-});
+answerCommands({ run, rtt });
 process.on("disconnect", () => process.exit(0));
 process.on("SIGINT", () => {});
 process.send({ ready: true });
