@@ -16,7 +16,7 @@
 // stale; report() gives the counts as one line.
 
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenOnLoopback } from "./loopback.js";
 
 export interface ChaosOptions {
   seed?: number;
@@ -208,10 +208,10 @@ export async function startChaosProxy(target: string, opts: ChaosOptions = {}): 
       });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const listening = await listenOnLoopback(server);
 
   const proxy: ChaosProxy = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: listening.url,
     counts,
     enabled: true,
     report: () =>
@@ -219,12 +219,10 @@ export async function startChaosProxy(target: string, opts: ChaosOptions = {}): 
       `${counts.droppedResponses} answers dropped after the coordinator acted, ${counts.delayed} delayed (≤ ${opts.maxDelayMs ?? 0} ms), ` +
       `${counts.duplicatedResults} result posts sent twice, ${counts.stalledResults} held ${opts.stallMs ?? 0} ms, ` +
       `${counts.answeredStale} results answered stale (${counts.staleAfterStall} of them held), ${counts.untouched} untouched, ${counts.upstreamErrors} upstream errors`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        keepAlive.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => {
+      keepAlive.destroy();
+      return listening.close();
+    },
   };
   return proxy;
 }

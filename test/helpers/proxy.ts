@@ -3,7 +3,7 @@
 // headers or replace a response body before the agent sees it.
 
 import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenOnLoopback } from "./loopback.js";
 
 export interface ProxyHooks {
   /** Rewrites request headers (e.g. X-Agent-Id) before forwarding. */
@@ -50,12 +50,8 @@ export async function startProxy(target: string, hooks: ProxyHooks = {}): Promis
       out.end(Buffer.concat(chunks));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  proxy.close = () =>
-    new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  const listening = await listenOnLoopback(server);
+  proxy.url = listening.url;
+  proxy.close = listening.close;
   return proxy;
 }

@@ -12,9 +12,9 @@
 // is the request's X-Agent-Id.
 
 import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Envelope, SigningKey, TaskPayload } from "../../src/protocol/client.js";
 import { ENVELOPE_DOMAIN, randomId, sign, signEnvelope } from "../../src/protocol/client.js";
+import { listenOnLoopback } from "./loopback.js";
 
 export interface Exchange {
   method: string;
@@ -178,13 +178,9 @@ export async function startTamperProxy(target: string): Promise<TamperProxy> {
       out.end(requestBody);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  proxy.close = () =>
-    new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  const listening = await listenOnLoopback(server);
+  proxy.url = listening.url;
+  proxy.close = listening.close;
   return proxy;
 }
 
