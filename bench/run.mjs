@@ -17,6 +17,10 @@
 // job is reported as failed and not measured. Each configuration is started
 // afresh for each run (runs interleaved: dist, bullmq, ceiling, then again in
 // rotated order), warmed up, timed for one-job round trips, then measured.
+// The warm-up (--warm-jobs, default as many jobs as are measured) is there so
+// the figures are of processes past their JIT warm-up: dist runs 12 Node
+// processes (4 agents, 8 sandbox children), and a sandbox child's first
+// ~2,500 tasks cost it ~3× what later ones do (V8 optimizing its hot paths).
 //
 // How each figure is measured:
 //   jobs/s      jobs ÷ (first submit → last result received by the submitter)
@@ -59,7 +63,7 @@
 //        where a BullMQ worker's concurrency is promises in one process)
 //        --agent-log-level LEVEL
 //        (dist-agent's --log-level; default: the agent's own default)
-//        --rtt N (20)  --no-memory  --keep-logs (the processes' logs, kept
+//        --warm-jobs N (as many as --jobs)  --rtt N (20)  --no-memory  --keep-logs (the processes' logs, kept
 //        anyway when a run fails)
 
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -98,6 +102,7 @@ function options() {
       "dist-concurrency": { type: "string" },
       "agent-log-level": { type: "string" },
       rtt: { type: "string" },
+      "warm-jobs": { type: "string" },
       "no-memory": { type: "boolean", default: false },
       "keep-logs": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -125,7 +130,7 @@ function options() {
     distConcurrency: values["dist-concurrency"] === undefined ? undefined : int(values["dist-concurrency"], "dist-concurrency"),
     agentLogLevel: values["agent-log-level"],
     rttSamples: int(values.rtt ?? (values.quick ? 10 : 20), "rtt"),
-    warmJobs: Math.min(2000, Math.max(100, Math.round(jobs / 10))),
+    warmJobs: int(values["warm-jobs"] ?? jobs, "warm-jobs"),
     memory: !values["no-memory"] && only.includes("dist"),
     quietWaitMs: values.quick ? 5_000 : 30_000,
     keepLogs: values["keep-logs"],
@@ -299,7 +304,7 @@ function table(rows, header) {
 function report(result) {
   const { machine: m, options: o, summary: s, memory, ratios } = result;
   const out = [];
-  out.push(`dist bench — ${o.jobs.toLocaleString("en-US")} jobs × ${o.runs} run(s) per configuration, medians; ${o.agents} agents/workers; dist-agent --concurrency ${o.distConcurrency ?? `default (${availableParallelism()})`}, BullMQ/ceiling concurrency ${o.concurrency}`);
+  out.push(`dist bench — ${o.jobs.toLocaleString("en-US")} jobs × ${o.runs} run(s) per configuration after ${o.warmJobs.toLocaleString("en-US")} warm-up jobs, medians; ${o.agents} agents/workers; dist-agent --concurrency ${o.distConcurrency ?? `default (${availableParallelism()})`}, BullMQ/ceiling concurrency ${o.concurrency}`);
   out.push(`machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}; redis ${m.redis ?? "—"}, bullmq ${m.bullmq}, ioredis ${m.ioredis}, miniflare ${m.miniflare}; HEAD ${m.commit} (plus any uncommitted changes)`);
   out.push("");
   const rows = o.only.map((name) => {
@@ -347,7 +352,13 @@ function report(result) {
 }
 
 async function main() {
-  const opts = options();
+  let opts;
+  try {
+    opts = options();
+  } catch (err) {
+    log(`${err.message} (--help lists the flags)`);
+    process.exit(2);
+  }
   const logDir = mkdtempSync(`${tmpdir()}/dist-bench-`);
   let failed = false;
   const warn = (m) => log(`warning: ${m}`);

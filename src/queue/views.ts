@@ -137,8 +137,10 @@ export function batchView(sql: SqlStorage, queue: string, batchId: string): Batc
 export function resultsAfter(sql: SqlStorage, batchId: string, after: number, limit: number): ResultEntry[] {
   return sql
     .exec<{ id: string; idx: number; ok: number; result: string; finished_at: number; done_seq: number; attempts: number; agent_id: string | null }>(
+      // The final attempt's agent: the job's lease holder when it still names one (as in jobView),
+      // so the history is read only for jobs whose lease was cleared (e.g. failed after an expiry).
       `SELECT j.id, j.idx, j.ok, j.result, j.finished_at, j.done_seq, j.attempts,
-              (SELECT agent_id FROM attempts a WHERE a.job_id = j.id AND a.attempt = j.attempts) AS agent_id
+              COALESCE(j.lease_agent, (SELECT agent_id FROM attempts a WHERE a.job_id = j.id AND a.attempt = j.attempts)) AS agent_id
        FROM jobs j WHERE j.batch_id = ? AND j.done_seq > ? ORDER BY j.done_seq LIMIT ?`,
       batchId,
       after,
