@@ -2,7 +2,7 @@
 // kept as the exact signed text so nothing is re-serialized before verifying;
 // the domain prefix keeps these signatures from being valid anywhere else.
 
-import { sign, verify, type SigningKey, type VerifyKey } from "./keys.js";
+import { sign, verifyWith, type SigningKey, type VerifyKey } from "./keys.js";
 import type { RejectionCode } from "./codes.js";
 import type { Envelope, Task, TaskPayload } from "./types.js";
 
@@ -82,7 +82,7 @@ export async function verifyEnvelope(
     const kid = typeof envelope.kid === "string" ? envelope.kid.slice(0, 32) : typeof envelope.kid;
     return { ok: false, code: "signature_rejected", reason: `key id ${kid} is not pinned`, payload };
   }
-  if (typeof envelope.sig !== "string" || !(await verify(key.key, ENVELOPE_DOMAIN + envelope.payload, envelope.sig))) {
+  if (typeof envelope.sig !== "string" || !(await verifyWith(key, ENVELOPE_DOMAIN + envelope.payload, envelope.sig))) {
     return { ok: false, code: "signature_rejected", reason: "signature does not verify under the pinned key", payload };
   }
   if (payload.agentId !== expect.agentId) {

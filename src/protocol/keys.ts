@@ -15,6 +15,12 @@ export interface SigningKey {
 export interface VerifyKey {
   kid: string;
   key: CryptoKey;
+  /**
+   * The same key's check done synchronously by the platform, when it offers
+   * one (the agent: node:crypto, ~0.1 ms against WebCrypto's ~0.3 ms and a
+   * thread-pool hop on an idle agent); WebCrypto otherwise.
+   */
+  verifySync?: (message: Uint8Array, sig: Uint8Array) => boolean;
 }
 
 /** kid = first 16 base64url characters of sha256(raw public key). */
@@ -94,13 +100,24 @@ export async function importVerifyKeys(jwks: PublicJwk[]): Promise<VerifyKey[]> 
   );
 }
 
-export async function verify(key: CryptoKey, message: string, sig: string): Promise<boolean> {
-  let sigBytes: Uint8Array<ArrayBuffer>;
+/** A signature's 64 bytes, or null if `sig` is not base64url of 64 bytes. */
+function signatureBytes(sig: string): Uint8Array<ArrayBuffer> | null {
   try {
-    sigBytes = fromBase64Url(sig);
+    const bytes = fromBase64Url(sig);
+    return bytes.length === 64 ? bytes : null;
   } catch {
-    return false;
+    return null;
   }
-  if (sigBytes.length !== 64) return false;
-  return crypto.subtle.verify(ED25519, key, sigBytes, utf8(message));
+}
+
+export async function verify(key: CryptoKey, message: string, sig: string): Promise<boolean> {
+  const sigBytes = signatureBytes(sig);
+  return sigBytes !== null && crypto.subtle.verify(ED25519, key, sigBytes, utf8(message));
+}
+
+/** Checks `sig` over `message` with a pinned key: by its platform check when it has one. */
+export async function verifyWith(key: VerifyKey, message: string, sig: string): Promise<boolean> {
+  if (!key.verifySync) return verify(key.key, message, sig);
+  const sigBytes = signatureBytes(sig);
+  return sigBytes !== null && key.verifySync(utf8(message), sigBytes);
 }

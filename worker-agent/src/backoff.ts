@@ -54,6 +54,8 @@ export async function retry<T>(op: () => Promise<T>, opts: RetryOptions): Promis
   }
 }
 
+const WOKEN = "woken";
+
 /** Sleeps that `wake()` cuts short, for waits that news from elsewhere should end early. */
 export class Wakeable {
   private readonly sleepers = new Set<AbortController>();
@@ -73,6 +75,7 @@ export class Wakeable {
 
   /** Ends every sleep under way; later sleeps are not affected. */
   wake(): void {
-    for (const timer of this.sleepers) timer.abort();
+    // A reason given saves building the default DOMException on each wake (one per accepted envelope).
+    for (const timer of this.sleepers) timer.abort(WOKEN);
   }
 }

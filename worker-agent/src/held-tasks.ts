@@ -5,6 +5,7 @@
 // rejected. Held tasks are what `concurrency` + prefetch bound.
 
 import type { RejectionCode, Task, TaskResult } from "../../src/protocol/client.js";
+import { Cancel } from "./cancel.js";
 import type { Changes } from "./changes.js";
 import { AgentError } from "./errors.js";
 import type { Heartbeats } from "./heartbeat.js";
@@ -18,7 +19,7 @@ import type { Verifier } from "./verifier.js";
 export interface Held {
   task: Task;
   running: boolean;
-  abort: AbortController;
+  cancel: Cancel;
   /** Aborted at shutdown and handed back to the queue: its outcome is not reported. */
   releasing?: boolean;
 }
@@ -95,13 +96,13 @@ export class HeldTasks {
   /** Aborts a running task (cancelled by a submitter, or its lease is no longer this agent's). */
   cancel(leaseId: string): void {
     const held = this.held.get(leaseId);
-    if (!held?.running || held.abort.signal.aborted) return;
+    if (!held?.running || held.cancel.aborted) return;
     this.opts.log.info("task cancelled", { jobId: held.task.jobId });
-    held.abort.abort(new AgentError("cancelled", "the coordinator cancelled the task"));
+    held.cancel.abort(new AgentError("cancelled", "the coordinator cancelled the task"));
   }
 
   private hold(task: Task, running: boolean): void {
-    this.held.set(task.leaseId, { task, running, abort: new AbortController() });
+    this.held.set(task.leaseId, { task, running, cancel: new Cancel() });
     if (running) this.unfinished++;
   }
 
@@ -118,7 +119,7 @@ export class HeldTasks {
     const held = this.held.get(leaseId)!;
     const started = performance.now();
     const onProgress = (fraction: number, message?: string): void => progress.set(leaseId, fraction, message);
-    const { result, bytes } = await runTask(this.opts.runContext(), task, held.abort.signal, onProgress);
+    const { result, bytes } = await runTask(this.opts.runContext(), task, held.cancel, onProgress);
     held.running = false;
     this.unfinished--;
     this.opts.prefetch.done();

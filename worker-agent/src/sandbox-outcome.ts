@@ -2,6 +2,7 @@
 // the checks on a value the child returns.
 
 import { jsonDepthExceeds, LIMITS, type TaskError } from "../../src/protocol/client.js";
+import type { CancelSignal } from "./cancel.js";
 import { AgentError } from "./errors.js";
 import { toTaskError } from "./sandbox-wire.js";
 
@@ -14,7 +15,7 @@ export function abortOutcome(reason: "timeout" | "cancelled" | string, detail: s
 }
 
 /** The code an abort carries: an AgentError's own code (e.g. agent_shutdown), else `cancelled`. */
-export function abortCode(signal: AbortSignal): string {
+export function abortCode(signal: CancelSignal): string {
   return signal.reason instanceof AgentError ? signal.reason.code : "cancelled";
 }
 

@@ -12,6 +12,7 @@
 // child, the protocol, time limits and kills live in sandbox-slot.ts.
 
 import type { Task } from "../../src/protocol/client.js";
+import type { CancelSignal } from "./cancel.js";
 import { AgentError } from "./errors.js";
 import { abortCode, abortOutcome, crashed, type RunOutcome } from "./sandbox-outcome.js";
 import { Pace } from "./sandbox-pace.js";
@@ -124,7 +125,7 @@ export class SandboxPool {
    * `signal` cancels it (code `cancelled`, or the AgentError code given as
    * the abort reason); the task's own `timeoutMs` times it out (code `timeout`).
    */
-  async run(task: Task, source: string, signal?: AbortSignal, onProgress?: OnProgress): Promise<RunOutcome> {
+  async run(task: Task, source: string, signal?: CancelSignal, onProgress?: OnProgress): Promise<RunOutcome> {
     if (this.closed) throw new AgentError("sandbox_closed", "the sandbox pool is closed");
     if (signal?.aborted) return abortOutcome(abortCode(signal), "the task was cancelled before it started");
     let inputJson: string;

@@ -78,7 +78,7 @@ async function releaseRunning(ctx: ShutdownContext): Promise<void> {
   const reason = new AgentError("agent_shutdown", "the agent shut down before the task finished");
   for (const held of left) {
     held.releasing = true;
-    held.abort.abort(reason);
+    held.cancel.abort(reason);
   }
   if (ctx.failed()) return;
   try {

@@ -5,6 +5,7 @@
 
 import type { Task, TaskResult } from "../../src/protocol/client.js";
 import { coerceError, errorCode } from "./errors.js";
+import type { CancelSignal } from "./cancel.js";
 import type { FunctionCache } from "./functions.js";
 import { isFatal } from "./http.js";
 import type { Logger } from "./log.js";
@@ -22,12 +23,12 @@ export interface TaskRunContext {
   onFatal: (err: Error) => void;
 }
 
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
+function rejectOnAbort(signal: CancelSignal): Promise<never> {
   return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
 }
 
 /** Runs `task` to its result and the size of its value as JSON; never throws. */
-export async function runTask(ctx: TaskRunContext, task: Task, signal: AbortSignal, onProgress?: OnProgress): Promise<{ result: TaskResult; bytes: number }> {
+export async function runTask(ctx: TaskRunContext, task: Task, signal: CancelSignal, onProgress?: OnProgress): Promise<{ result: TaskResult; bytes: number }> {
   const { leaseId } = task;
   try {
     const source = ctx.functions.peek(task.fnHash) ?? (await Promise.race([ctx.functions.get(task.fnHash), rejectOnAbort(signal)]));

@@ -4,6 +4,7 @@
 // already been given, so a captured envelope cannot be replayed to run a
 // task twice, and one from before a restart is refused as session_mismatch.
 
+import { createPublicKey, verify as nodeVerify } from "node:crypto";
 import {
   importVerifyKeys,
   parsePayload,
@@ -40,9 +41,15 @@ export class Verifier {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Imports the pinned keys once. */
+  /** Imports the pinned keys once, each also as a node:crypto key for the synchronous check. */
   static async create(opts: VerifierOptions): Promise<Verifier> {
-    return new Verifier(await importVerifyKeys(opts.publicKeys), opts);
+    const keys = await importVerifyKeys(opts.publicKeys);
+    for (const [i, key] of keys.entries()) {
+      const { x } = opts.publicKeys[i]!;
+      const nodeKey = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
+      key.verifySync = (message, sig) => nodeVerify(null, message, nodeKey, sig);
+    }
+    return new Verifier(keys, opts);
   }
 
   /**
