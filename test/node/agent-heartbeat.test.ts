@@ -70,6 +70,24 @@ describe("heartbeats", () => {
     await h.end();
   });
 
+  it("an exchange takes confirmations only once the window is over (none before), then all but those whose results it carries", async () => {
+    // The loop is not run here: only what an exchange would take.
+    const beats = new Heartbeats({
+      intervalMs: 60_000, confirmDelayMs: 150, signal: new AbortController().signal, running: () => [], holds: () => true,
+      send: async (ids) => ({ active: ids, cancelled: [], stale: [] }), onAbort: () => {}, onAnswer: () => {}, onError: () => {},
+    });
+    beats.confirm(["q.a", "q.b"]);
+    expect(beats.takeConfirmations(new Set())).toEqual([]);
+    await sleep(60);
+    beats.confirm(["q.c"]);
+    expect(beats.takeConfirmations(new Set())).toEqual([]);
+    await sleep(120); // the window of the oldest (q.a) is over; q.c, younger, goes along
+    const taken = beats.takeConfirmations(new Set(["q.b"]));
+    expect(taken).toEqual(["q.a", "q.c"]);
+    beats.confirmationsDone(taken, true);
+    expect(await beats.confirmed(0)).toBe(false); // q.b is still outstanding
+  });
+
   it("stopping sends outstanding confirmations without waiting out the window", async () => {
     const h = harness({ intervalMs: 60_000, confirmDelayMs: 5_000 });
     h.beats.confirm(["q.a"]);

@@ -17,8 +17,9 @@
 // one request. Without that window a queue of short tasks costs one more
 // request per poll, which measured here halves throughput.
 //
-// The agent's exchange (poll-loop.ts) may take confirmations to carry them
-// itself (takeConfirmations); they count as outstanding until it reports back.
+// The agent's exchange (poll-loop.ts) may take confirmations that are due to
+// carry them itself (takeConfirmations); they count as outstanding until it
+// reports back.
 // Each heartbeat also carries the latest ctx.progress() of running tasks.
 
 import { LIMITS, type HeartbeatResponse, type TaskProgress } from "../../src/protocol/client.js";
@@ -68,9 +69,16 @@ export class Heartbeats {
     this.waits.wake();
   }
 
-  /** Takes the outstanding confirmations (but those of `except`) for another request to carry; end with confirmationsDone(). */
+  /**
+   * Takes the outstanding confirmations (but those of `except`) for another
+   * request to carry, once they are due (`confirmDelayMs` after the oldest
+   * came): before that, a quick task's result is still likely to make its
+   * confirmation moot, and the coordinator reads and writes each confirmed
+   * lease once more. End with confirmationsDone().
+   */
   takeConfirmations(except: Set<string>): string[] {
     this.dropUnheld();
+    if (this.unconfirmed.size === 0 || Date.now() < this.confirmAt) return [];
     const ids = [...this.unconfirmed].filter((id) => !except.has(id)).slice(0, LIMITS.maxItemsPerRequest);
     for (const id of ids) {
       this.unconfirmed.delete(id);
