@@ -3,7 +3,7 @@
 // Lease ids are drawn here, in JS, and handed to SQLite as a JSON list.
 
 import { newLeaseId, type Task } from "../protocol/index.js";
-import { inJsonChunks } from "./json-rows.js";
+import { inJsonChunks, rowsOf } from "./json-rows.js";
 import { leaseExpiry } from "./lease.js";
 
 type ReadyRow = { id: string; fn_hash: string; input: string; timeout_ms: number; grace_ms: number; attempts: number; signer: string | null; sig: string | null };
@@ -15,14 +15,14 @@ type Grant = [id: string, leaseId: string, attempt: number, expires: number, hel
  * within a priority. Each starts on a delivery lease (see transitions.ts).
  */
 export function claim(sql: SqlStorage, queue: string, agentId: string, slots: number, now: number, deliveryMs: number): Task[] {
-  const rows = sql
-    .exec<ReadyRow>(
+  const rows = rowsOf(
+    sql.exec<ReadyRow>(
       `SELECT id, fn_hash, input, timeout_ms, grace_ms, attempts, signer, sig FROM jobs
        WHERE state = 'queued' AND available_at <= ? ORDER BY priority DESC, seq LIMIT ?`,
       now,
       slots,
-    )
-    .toArray();
+    ),
+  );
   if (rows.length === 0) return [];
   const held = sql
     .exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE state = 'leased' AND lease_agent = ?", agentId)

@@ -35,11 +35,27 @@ export function inJsonChunks<T>(rows: readonly T[], bulk: (json: string) => void
   flush();
 }
 
+/**
+ * The rows of `cursor` as objects keyed by its column names, read as arrays
+ * (raw()): workerd builds an array per row at about half the cost of an object
+ * (a 12-column row: ~2 against ~3.8 µs, the object made here included ~2.6).
+ * For the statements that read a row per job.
+ */
+export function rowsOf<R extends Record<string, SqlStorageValue>>(cursor: SqlStorageCursor<R>, out: R[] = []): R[] {
+  const names = cursor.columnNames;
+  for (const values of cursor.raw()) {
+    const row: Record<string, SqlStorageValue> = {};
+    for (let i = 0; i < names.length; i++) row[names[i]!] = values[i]!;
+    out.push(row as R);
+  }
+  return out;
+}
+
 /** The rows of a SELECT whose `?` stands for a JSON array of keys, run over as many chunks as the keys need. */
 export function selectByJson<R extends Record<string, SqlStorageValue>>(sql: SqlStorage, query: string, keys: readonly string[]): R[] {
   const out: R[] = [];
   inJsonChunks(keys, (json) => {
-    for (const row of sql.exec<R>(query, json)) out.push(row);
+    rowsOf(sql.exec<R>(query, json), out);
   });
   return out;
 }
