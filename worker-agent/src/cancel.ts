@@ -1,7 +1,8 @@
 // How a held task is cancelled: the part of AbortSignal the agent's task path
-// uses (aborted, reason, "abort" listeners), kept by a plain object. An AbortController per task, with a listener added and removed by
-// each run, was about an eighth of the agent's JavaScript time per task
-// (bench: agent CPU profile). A real AbortSignal still fits where a
+// uses (aborted, reason, "abort" listeners), kept by a plain object. An
+// AbortController per task, with a listener added and removed by each run,
+// was about an eighth of the agent's JavaScript time per task (bench: agent
+// CPU profile). A real AbortSignal still fits where a
 // CancelSignal is asked for (tests, bench/sandbox.mjs).
 
 export interface CancelSignal {
