@@ -6,9 +6,9 @@ import { newLeaseId, type Task } from "../protocol/index.js";
 import { inJsonChunks, rowsOf } from "./json-rows.js";
 import { leaseExpiry } from "./lease.js";
 
-type ReadyRow = { id: string; fn_hash: string; input: string; timeout_ms: number; grace_ms: number; attempts: number; signer: string | null; sig: string | null };
-/** One grant: job id, lease id, attempt number, lease expiry, the agent's lease count with it. */
-type Grant = [id: string, leaseId: string, attempt: number, expires: number, held: number];
+type ReadyRow = { rid: number; id: string; fn_hash: string; input: string; timeout_ms: number; grace_ms: number; attempts: number; signer: string | null; sig: string | null };
+/** One grant: job id, lease id, attempt number, lease expiry, the agent's lease count with it, the job's rowid (see LeasedRow). */
+type Grant = [id: string, leaseId: string, attempt: number, expires: number, held: number, rid: number];
 
 /**
  * Gives up to `slots` ready jobs to `agentId`, best priority first, FIFO
@@ -17,7 +17,7 @@ type Grant = [id: string, leaseId: string, attempt: number, expires: number, hel
 export function claim(sql: SqlStorage, queue: string, agentId: string, slots: number, now: number, deliveryMs: number): Task[] {
   const rows = rowsOf(
     sql.exec<ReadyRow>(
-      `SELECT id, fn_hash, input, timeout_ms, grace_ms, attempts, signer, sig FROM jobs
+      `SELECT rowid AS rid, id, fn_hash, input, timeout_ms, grace_ms, attempts, signer, sig FROM jobs
        WHERE state = 'queued' AND available_at <= ? ORDER BY priority DESC, seq LIMIT ?`,
       now,
       slots,
@@ -33,13 +33,14 @@ export function claim(sql: SqlStorage, queue: string, agentId: string, slots: nu
     row.attempts + 1,
     Math.min(now + deliveryMs, leaseExpiry(now, row.timeout_ms, row.grace_ms)),
     held + i + 1,
+    row.rid,
   ]);
   inJsonChunks(grants, (json) => {
     sql.exec(
       `UPDATE jobs SET state = 'leased', attempts = g.attempt, lease_id = g.lease_id, lease_agent = ?, lease_expires = g.expires,
               confirmed = 0, started_at = COALESCE(started_at, ?)
-       FROM (SELECT value->>0 AS id, value->>1 AS lease_id, value->>2 AS attempt, value->>3 AS expires FROM json_each(?)) AS g
-       WHERE jobs.id = g.id`,
+       FROM (SELECT value->>5 AS rid, value->>1 AS lease_id, value->>2 AS attempt, value->>3 AS expires FROM json_each(?)) AS g
+       WHERE jobs.rowid = g.rid`,
       agentId,
       now,
       json,

@@ -25,14 +25,14 @@ export function heartbeat(sql: SqlStorage, agentId: string, leaseIds: string[], 
   const out: HeartbeatOutcome = { active: [], cancelled: [], stale: [], progressed: new Set() };
   const jobs = leasesNamed(sql, [...progress.map((p) => p.leaseId), ...leaseIds]);
   // By job id, so a lease named twice is written once (with its last value).
-  const progressed = new Map<string, [id: string, fraction: number, message: string | null]>();
+  const progressed = new Map<string, [rid: number, fraction: number, message: string | null]>();
   for (const p of progress) {
     const job = jobs.get(p.leaseId);
     if (!isLive(job, now) || job.lease_agent !== agentId) continue;
-    progressed.set(job.id, [job.id, p.fraction, p.message ?? null]);
+    progressed.set(job.id, [job.rid, p.fraction, p.message ?? null]);
     out.progressed.add(job.batch_id);
   }
-  const extended = new Map<string, [id: string, expires: number]>();
+  const extended = new Map<string, [rid: number, expires: number]>();
   for (const leaseId of leaseIds) {
     const job = jobs.get(leaseId);
     if (isLive(job, now) && job.lease_agent === agentId) {
@@ -40,7 +40,7 @@ export function heartbeat(sql: SqlStorage, agentId: string, leaseIds: string[], 
         ? extendedExpiry(job.lease_expires, now, job.grace_ms)
         : Math.max(job.lease_expires, leaseExpiry(now, job.timeout_ms, job.grace_ms));
       // A confirmed lease far from its end is already right: most heartbeats write nothing.
-      if (expires !== job.lease_expires || !job.confirmed) extended.set(job.id, [job.id, expires]);
+      if (expires !== job.lease_expires || !job.confirmed) extended.set(job.id, [job.rid, expires]);
       // As the row now reads, for a second mention of the same lease.
       job.lease_expires = expires;
       job.confirmed = 1;
@@ -54,8 +54,8 @@ export function heartbeat(sql: SqlStorage, agentId: string, leaseIds: string[], 
   inJsonChunks([...progressed.values()], (json) => {
     sql.exec(
       `UPDATE jobs SET progress = p.fraction, progress_message = p.message, progress_at = ?
-       FROM (SELECT value->>0 AS id, value->>1 AS fraction, value->>2 AS message FROM json_each(?)) AS p
-       WHERE jobs.id = p.id`,
+       FROM (SELECT value->>0 AS rid, value->>1 AS fraction, value->>2 AS message FROM json_each(?)) AS p
+       WHERE jobs.rowid = p.rid`,
       now,
       json,
     );
@@ -63,8 +63,8 @@ export function heartbeat(sql: SqlStorage, agentId: string, leaseIds: string[], 
   inJsonChunks([...extended.values()], (json) => {
     sql.exec(
       `UPDATE jobs SET lease_expires = e.expires, confirmed = 1
-       FROM (SELECT value->>0 AS id, value->>1 AS expires FROM json_each(?)) AS e
-       WHERE jobs.id = e.id`,
+       FROM (SELECT value->>0 AS rid, value->>1 AS expires FROM json_each(?)) AS e
+       WHERE jobs.rowid = e.rid`,
       json,
     );
   });

@@ -5,6 +5,13 @@
 import { selectByJson } from "./json-rows.js";
 
 export type LeasedRow = {
+  /**
+   * The row's rowid, for writes later in the same call (a rowid is only
+   * used while the transaction that read it runs; it is never stored):
+   * keyed by it, an UPDATE skips the search of the id index (~1 of ~6.5 µs
+   * per row, measured in a bare Durable Object).
+   */
+  rid: number;
   id: string;
   batch_id: string;
   state: string;
@@ -17,7 +24,7 @@ export type LeasedRow = {
   lease_agent: string;
   confirmed: number;
 };
-export const LEASED_COLUMNS = "id, batch_id, state, attempts, failures, max_attempts, timeout_ms, grace_ms, lease_expires, lease_agent, confirmed";
+export const LEASED_COLUMNS = "rowid AS rid, id, batch_id, state, attempts, failures, max_attempts, timeout_ms, grace_ms, lease_expires, lease_agent, confirmed";
 
 export function currentLease(sql: SqlStorage, leaseId: string): LeasedRow | undefined {
   return sql.exec<LeasedRow>(`SELECT ${LEASED_COLUMNS} FROM jobs WHERE lease_id = ?`, leaseId).toArray()[0];

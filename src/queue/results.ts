@@ -12,8 +12,9 @@ import { isLive, leasesNamed, type LeasedRow } from "./lease-rows.js";
 export type Recorded = { status: "stale" } | { status: "accepted"; batchId: string; outcome: "done" | "requeued" | "failed" };
 
 type AttemptEnd = [jobId: string, attempt: number, outcome: string, error: string | null, rejected: string | null];
-type Requeue = [id: string, failures: number, availableAt: number];
-type Finish = [id: string, state: string, ok: 0 | 1, result: string, doneSeq: number, failures: number];
+// Jobs are written by rowid (LeasedRow.rid), read by the same call.
+type Requeue = [rid: number, failures: number, availableAt: number];
+type Finish = [rid: number, state: string, ok: 0 | 1, result: string, doneSeq: number, failures: number];
 
 /** The writes a request's results add up to, gathered before any is made. */
 class Writes {
@@ -35,7 +36,7 @@ class Writes {
 
   /** Back to the queue, runnable from `availableAt`, with the lease cleared. */
   requeue(job: LeasedRow, failures: number, availableAt: number): void {
-    this.requeues.push([job.id, failures, availableAt]);
+    this.requeues.push([job.rid, failures, availableAt]);
   }
 
   /** To a final state, at the next place in its batch's completion order. */
@@ -48,7 +49,7 @@ class Writes {
     }
     batch.finished += 1;
     batch.lastSeq += 1;
-    this.finishes.push([job.id, state, state === "done" ? 1 : 0, result, batch.lastSeq, failures]);
+    this.finishes.push([job.rid, state, state === "done" ? 1 : 0, result, batch.lastSeq, failures]);
     this.count(`jobs_${state}`);
   }
 
@@ -96,8 +97,8 @@ class Writes {
       sql.exec(
         `UPDATE jobs SET state = 'queued', failures = r.failures, lease_id = NULL, lease_agent = NULL, lease_expires = NULL,
                 confirmed = 0, available_at = r.available_at, progress = NULL, progress_message = NULL, progress_at = NULL
-         FROM (SELECT value->>0 AS id, value->>1 AS failures, value->>2 AS available_at FROM json_each(?)) AS r
-         WHERE jobs.id = r.id`,
+         FROM (SELECT value->>0 AS rid, value->>1 AS failures, value->>2 AS available_at FROM json_each(?)) AS r
+         WHERE jobs.rowid = r.rid`,
         json,
       ),
     );
@@ -107,22 +108,22 @@ class Writes {
         sql.exec(
           `UPDATE jobs SET state = f.state, ok = f.ok, result = f.result, finished_at = ?, done_seq = f.done_seq,
                   failures = f.failures, lease_expires = NULL
-           FROM (SELECT value->>0 AS id, value->>1 AS state, value->>2 AS ok, value->>3 AS result, value->>4 AS done_seq,
+           FROM (SELECT value->>0 AS rid, value->>1 AS state, value->>2 AS ok, value->>3 AS result, value->>4 AS done_seq,
                         value->>5 AS failures FROM json_each(?)) AS f
-           WHERE jobs.id = f.id`,
+           WHERE jobs.rowid = f.rid`,
           now,
           json,
         ),
-      ([id, state, ok, result, doneSeq, failures]) =>
+      ([rid, state, ok, result, doneSeq, failures]) =>
         sql.exec(
-          "UPDATE jobs SET state = ?, ok = ?, result = ?, finished_at = ?, done_seq = ?, failures = ?, lease_expires = NULL WHERE id = ?",
+          "UPDATE jobs SET state = ?, ok = ?, result = ?, finished_at = ?, done_seq = ?, failures = ?, lease_expires = NULL WHERE rowid = ?",
           state,
           ok,
           result,
           now,
           doneSeq,
           failures,
-          id,
+          rid,
         ),
     );
     inJsonChunks([...this.batches].map(([id, b]) => [id, b.finished, b.lastSeq]), (json) =>
