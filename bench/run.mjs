@@ -50,7 +50,9 @@
 //               35 s after it ran 200 jobs (the target takes the larger);
 //               workerd's RSS with 1,000 idle long-polls (exchanges, as idle
 //               agents send them) parked on one queue (50 enrolled agents × 20)
-// Medians over the runs are reported; the JSON (--json) holds every run.
+// Medians over the runs are reported, and dist/BullMQ round by round (each
+// round runs every configuration once, back to back); the JSON (--json)
+// holds every run.
 // Before each run the bench waits (up to 30 s) for a quiet second, and for
 // each run it reports the share of the machine's CPU that other processes
 // took ("other CPU"): on a shared 2-core machine that is the main noise.
@@ -269,6 +271,14 @@ async function measureOnce(name, opts, ctx) {
   }
 }
 
+/** dist's figure ÷ BullMQ's, round by round. */
+function pairedByRound(runs, key) {
+  return (runs.dist ?? []).map((d, i) => {
+    const b = runs.bullmq?.[i];
+    return d?.ok && b?.ok && b[key] ? d[key] / b[key] : null;
+  });
+}
+
 function summarize(runs) {
   const good = runs.filter((r) => r.ok);
   if (good.length === 0) return null;
@@ -337,6 +347,10 @@ function report(result) {
   ];
   out.push(table(lines.map(([k, v, target, ok]) => [k, v === null ? "—" : fmt(v, 2), target, mark(ok)]), ["target", "measured", "wanted", ""]));
   out.push(`dist/ceiling throughput: ${fmt(ratios.throughputVsCeiling, 2)}×  (no target; the loopback ceiling)`);
+  const rounds = (list) => list.map((v) => (v === null ? "—" : fmt(v, 2))).join(", ");
+  if (o.only.includes("bullmq") && ratios.byRound.throughputVsBullmq.length > 1) {
+    out.push(`dist/BullMQ round by round (the runs are interleaved; the machine's speed drifts between rounds): throughput ${rounds(ratios.byRound.throughputVsBullmq)} · CPU per job ${rounds(ratios.byRound.cpuVsBullmq)}`);
+  }
   if (memory?.idleAgent) {
     const a = memory.idleAgent;
     out.push(`idle agent: ${mb(a.rssBytes)} RSS (${mb(a.pssBytes)} PSS) in ${a.processes} processes (agent process ${mb(a.agentProcessRssBytes)}, concurrency ${a.concurrency})`);
@@ -413,6 +427,12 @@ async function main() {
     throughputVsCeiling: ratio(summary.dist?.jobsPerSec, summary.ceiling?.jobsPerSec),
     cpuVsBullmq: ratio(summary.dist?.cpuUsPerJob, summary.bullmq?.cpuUsPerJob),
     rttVsCeiling: ratio(summary.dist?.rttMs, summary.ceiling?.rttMs),
+    // Each round runs every configuration once, back to back: a ratio within a round is the
+    // one the machine's drift between rounds disturbs least. Null where either run failed.
+    byRound: {
+      throughputVsBullmq: pairedByRound(runs, "jobsPerSec"),
+      cpuVsBullmq: pairedByRound(runs, "cpuUsPerJob"),
+    },
   };
   const check = (v, ok) => (v === null || v === undefined ? null : ok(v));
   const targets = {
