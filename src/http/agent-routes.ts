@@ -24,7 +24,7 @@ import { agentRegistry } from "../queue/agent-registry.js";
 import { functionRegistry } from "../queue/function-registry.js";
 import { requireAgent, requireRole } from "./auth.js";
 import { ApiError } from "./errors.js";
-import type { PollAnswer } from "../queue/queue-object.js";
+import type { PollAnswer } from "../queue/queue-types.js";
 import { pollQueue, queueStub } from "./stubs.js";
 import { jsonBody } from "./validate.js";
 

@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import { DEFAULT_QUEUE, JOB_STATES, QUEUE_NAME_RE } from "../protocol/index.js";
 import type { Env } from "../env.js";
 import { agentRegistry } from "../queue/agent-registry.js";
-import type { QueueStats } from "../queue/queue-object.js";
+import type { QueueStats } from "../queue/queue-types.js";
 import { queueStub } from "./stubs.js";
 
 /** Mounted inside submitRoutes, behind its submit-token check. */

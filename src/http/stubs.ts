@@ -2,7 +2,8 @@
 
 import { parseBatchId, parseJobId, type ParsedJobId } from "../protocol/index.js";
 import type { Env } from "../env.js";
-import type { ParkRequest, PollAnswer, QueueObject } from "../queue/queue-object.js";
+import type { QueueObject } from "../queue/queue-object.js";
+import type { ParkRequest, PollAnswer } from "../queue/queue-types.js";
 import { ApiError } from "./errors.js";
 
 export function queueStub(env: Env, queue: string): DurableObjectStub<QueueObject> {

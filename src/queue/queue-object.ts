@@ -1,5 +1,6 @@
 // One queue = one Durable Object. This class only wires storage, the alarm,
-// the in-memory waiters and the signing key to the plain functions in
+// the in-memory waiters, poll admission (poll-gate.ts), its settings
+// (queue-config.ts) and the signing key to the plain functions in
 // submit.ts, transitions.ts, settle.ts and views.ts.
 
 import { DurableObject } from "cloudflare:workers";
@@ -8,7 +9,6 @@ import {
   LIMITS,
   signEnvelope,
   type BatchView,
-  type Envelope,
   type HeartbeatResponse,
   type JobsPage,
   type JobsQuery,
@@ -32,13 +32,12 @@ import { cancel, requeueFailed, type Scope } from "./settle.js";
 import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
 import { claim, expireLeases, heartbeat, nextWakeAt, recordResults, release } from "./transitions.js";
 import { batchProgress, batchView, jobsPage, jobView, progressSince, resultsAfter } from "./views.js";
-import { prune, take, type Bucket } from "./rate-limit.js";
-import { explainWait, jobsAhead, SEEN_WINDOW_MS, type AgentSighting } from "./wait-explanation.js";
+import { PollGate } from "./poll-gate.js";
+import { queueConfig, type QueueConfig } from "./queue-config.js";
+import type { ParkRequest, PollAnswer, QueueStats } from "./queue-types.js";
+import { explainWait, jobsAhead } from "./wait-explanation.js";
 import { Waiters } from "./waiters.js";
 
-const DEFAULT_ENVELOPE_TTL_MS = 60_000;
-const DEFAULT_DELIVERY_LEASE_MS = 10_000;
-const DEFAULT_POLL_RATE = 100;
 /**
  * How long a woken results long-poll may wait for more results before it
  * answers. It answers at once when its batch is finished or its page is
@@ -47,45 +46,19 @@ const DEFAULT_POLL_RATE = 100;
  */
 const RESULTS_LINGER_MS = 50;
 
-export interface QueueStats {
-  byState: Record<string, number>;
-  totals: Record<string, number>;
-  pollersWaiting: number;
-}
-
-export interface ParkRequest {
-  queue: string;
-  agentId: string;
-  slots: number;
-  waitMs: number;
-  session?: string;
-}
-
-export type PollAnswer = { kind: "tasks"; envelope: Envelope } | { kind: "empty" } | { kind: "rate_limited"; retryAfterMs: number };
-
-const numberVar = (value: string | undefined, fallback: number): number => {
-  const n = Number(value);
-  return value !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
-};
-
 export class QueueObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly waiters = new Waiters();
-  private readonly envelopeTtlMs: number;
-  private readonly deliveryMs: number;
-  private readonly pollRate: number;
-  private readonly pollBuckets = new Map<string, Bucket>();
-  /** When each agent last polled, for "why is my job waiting?" (memory only: a restart forgets, agents re-poll within seconds). */
-  private readonly sightings = new Map<string, AgentSighting>();
+  private readonly config: QueueConfig;
+  private readonly gate: PollGate;
   private signingKeys?: Promise<SigningKey[]>;
   private alarmAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.envelopeTtlMs = numberVar(env.ENVELOPE_TTL_MS, DEFAULT_ENVELOPE_TTL_MS);
-    this.deliveryMs = numberVar(env.DELIVERY_LEASE_MS, DEFAULT_DELIVERY_LEASE_MS);
-    this.pollRate = numberVar(env.AGENT_POLL_RATE, DEFAULT_POLL_RATE);
+    this.config = queueConfig(env);
+    this.gate = new PollGate(this.config.pollRate);
     migrate(this.sql, QUEUE_SCHEMA, QUEUE_COLUMNS);
   }
 
@@ -105,11 +78,8 @@ export class QueueObject extends DurableObject<Env> {
   /** Long-poll for work: a signed envelope with up to `slots` tasks, or empty after `waitMs`. */
   async poll(queue: string, agentId: string, slots: number, waitMs: number, session?: string): Promise<PollAnswer> {
     const now = Date.now();
-    if (this.pollBuckets.size > 10_000) prune(this.pollBuckets, now, this.pollRate, this.pollRate * 2);
-    const allowed = take(this.pollBuckets, agentId, now, this.pollRate, this.pollRate * 2);
+    const allowed = this.gate.admit(agentId, slots, now);
     if (!allowed.ok) return { kind: "rate_limited", retryAfterMs: allowed.retryAfterMs };
-    this.sightings.set(agentId, { lastPollAt: now, slots });
-    if (this.sightings.size > 10_000) for (const [id, s] of this.sightings) if (now - s.lastPollAt > SEEN_WINDOW_MS) this.sightings.delete(id);
     let tasks = this.claimNow(queue, agentId, slots);
     if (tasks.length > 0) void this.scheduleWake();
     if (tasks.length === 0 && waitMs > 0) {
@@ -117,7 +87,7 @@ export class QueueObject extends DurableObject<Env> {
     }
     if (tasks.length === 0) return { kind: "empty" };
     const issuedAt = Date.now();
-    const payload = { v: 1 as const, agentId, ...(session ? { session } : {}), issuedAt, expiresAt: issuedAt + this.envelopeTtlMs, tasks };
+    const payload = { v: 1 as const, agentId, ...(session ? { session } : {}), issuedAt, expiresAt: issuedAt + this.config.envelopeTtlMs, tasks };
     return { kind: "tasks", envelope: await signEnvelope(payload, await this.key()) };
   }
 
@@ -209,7 +179,7 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   async overview(queue: string): Promise<QueueOverview> {
-    return queueOverview(this.sql, queue, this.sightings, Date.now());
+    return queueOverview(this.sql, queue, this.gate.sightings, Date.now());
   }
 
   async job(queue: string, jobId: string): Promise<JobView | null> {
@@ -219,7 +189,7 @@ export class QueueObject extends DurableObject<Env> {
     if (!view || !place) return view;
     const pollers = this.waiters.waitingPollers();
     const waiting = { agents: new Set(pollers.map((p) => p.agentId)).size, freeSlots: pollers.reduce((n, p) => n + p.slots, 0) };
-    return { ...view, wait: explainWait(place, this.sightings, waiting, now) };
+    return { ...view, wait: explainWait(place, this.gate.sightings, waiting, now) };
   }
 
   async batch(queue: string, batchId: string): Promise<BatchView | null> {
@@ -295,7 +265,7 @@ export class QueueObject extends DurableObject<Env> {
 
   private claimNow(queue: string, agentId: string, slots: number): Task[] {
     // Callers re-arm the alarm once for all the claims they make.
-    return this.ctx.storage.transactionSync(() => claim(this.sql, queue, agentId, slots, Date.now(), this.deliveryMs));
+    return this.ctx.storage.transactionSync(() => claim(this.sql, queue, agentId, slots, Date.now(), this.config.deliveryMs));
   }
 
   /** Hands ready work to waiting pollers, oldest first, until the work or the pollers run out. */
