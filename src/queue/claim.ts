@@ -1,5 +1,6 @@
-// Handing ready jobs to an agent: one read, then one write to the jobs and
-// one to their history for the whole claim, however many slots it fills.
+// Handing ready jobs to an agent: one read, then one write to the jobs for
+// the whole claim, however many slots it fills. The attempt it starts lives
+// on the job row until it ends otherwise than in success (see schema.ts).
 // Lease ids are drawn here, in JS, and handed to SQLite as a JSON list.
 
 import { newLeaseId, type Task } from "../protocol/index.js";
@@ -37,17 +38,11 @@ export function claim(sql: SqlStorage, queue: string, agentId: string, slots: nu
   ]);
   inJsonChunks(grants, (json) => {
     sql.exec(
-      `UPDATE jobs SET state = 'leased', attempts = g.attempt, lease_id = g.lease_id, lease_agent = ?, lease_expires = g.expires,
-              confirmed = 0, started_at = COALESCE(started_at, ?)
-       FROM (SELECT value->>5 AS rid, value->>1 AS lease_id, value->>2 AS attempt, value->>3 AS expires FROM json_each(?)) AS g
+      `UPDATE jobs SET state = 'leased', attempts = g.attempt, lease_id = g.lease_id, lease_agent = ?1, lease_expires = g.expires,
+              confirmed = 0, started_at = COALESCE(started_at, ?2), leased_at = ?2, lease_held = g.held
+       FROM (SELECT value->>5 AS rid, value->>1 AS lease_id, value->>2 AS attempt, value->>3 AS expires, value->>4 AS held
+             FROM json_each(?3)) AS g
        WHERE jobs.rowid = g.rid`,
-      agentId,
-      now,
-      json,
-    );
-    sql.exec(
-      `INSERT INTO attempts (job_id, attempt, lease_id, agent_id, leased_at, outcome, agent_held)
-       SELECT value->>0, value->>2, value->>1, ?, ?, 'running', value->>4 FROM json_each(?)`,
       agentId,
       now,
       json,

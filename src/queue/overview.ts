@@ -39,7 +39,7 @@ export function queueOverview(sql: SqlStorage, queue: string, sightings: Map<str
   const recent = sql
     .exec<{ id: string; ok: number; finished_at: number; result: string; agent: string | null }>(
       `SELECT j.id, j.ok, j.finished_at, j.result,
-              (SELECT agent_id FROM attempts a WHERE a.job_id = j.id AND a.attempt = j.attempts) AS agent
+              COALESCE(j.lease_agent, (SELECT agent_id FROM attempts a WHERE a.job_id = j.id AND a.attempt = j.attempts)) AS agent
        FROM jobs j WHERE j.finished_at IS NOT NULL ORDER BY j.finished_at DESC LIMIT 20`,
     )
     .toArray()

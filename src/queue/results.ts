@@ -8,10 +8,12 @@ import type { TaskError, TaskResult } from "../protocol/index.js";
 import { inJsonChunks } from "./json-rows.js";
 import { retryDelayMs } from "./lease.js";
 import { isLive, leasesNamed, type LeasedRow } from "./lease-rows.js";
+import { ATTEMPT_COLUMNS, ENDED_ATTEMPT_FROM_JOB, ON_ATTEMPT_CONFLICT } from "./attempt-rows.js";
 
 export type Recorded = { status: "stale" } | { status: "accepted"; batchId: string; outcome: "done" | "requeued" | "failed" };
 
-type AttemptEnd = [jobId: string, attempt: number, outcome: string, error: string | null, rejected: string | null];
+// An attempt that ended otherwise than in success (a success stays on the job row: see schema.ts).
+type AttemptEnd = [rid: number, outcome: string, error: string | null, rejected: string | null];
 // Jobs are written by rowid (LeasedRow.rid), read by the same call.
 type Requeue = [rid: number, failures: number, availableAt: number];
 type Finish = [rid: number, state: string, ok: 0 | 1, result: string, doneSeq: number, failures: number];
@@ -30,8 +32,8 @@ class Writes {
     readonly now: number,
   ) {}
 
-  endAttempt(job: LeasedRow, outcome: string, error?: TaskError, rejected?: string): void {
-    this.attempts.push([job.id, job.attempts, outcome, error ? JSON.stringify(error) : null, rejected ?? null]);
+  endAttempt(job: LeasedRow, outcome: "rejected" | "error", error?: TaskError, rejected?: string): void {
+    this.attempts.push([job.rid, outcome, error ? JSON.stringify(error) : null, rejected ?? null]);
   }
 
   /** Back to the queue, runnable from `availableAt`, with the lease cleared. */
@@ -71,27 +73,16 @@ class Writes {
 
   flush(): void {
     const { sql, now } = this;
-    inJsonChunks(
-      this.attempts,
-      (json) =>
-        sql.exec(
-          `UPDATE attempts SET ended_at = ?, outcome = a.outcome, error = a.error, rejected = a.rejected
-           FROM (SELECT value->>0 AS job_id, value->>1 AS attempt, value->>2 AS outcome, value->>3 AS error, value->>4 AS rejected
-                 FROM json_each(?)) AS a
-           WHERE attempts.job_id = a.job_id AND attempts.attempt = a.attempt`,
-          now,
-          json,
-        ),
-      ([jobId, attempt, outcome, error, rejected]) =>
-        sql.exec(
-          "UPDATE attempts SET ended_at = ?, outcome = ?, error = ?, rejected = ? WHERE job_id = ? AND attempt = ?",
-          now,
-          outcome,
-          error,
-          rejected,
-          jobId,
-          attempt,
-        ),
+    // Before the jobs are written: the rows are made from their leases.
+    inJsonChunks(this.attempts, (json) =>
+      sql.exec(
+        `INSERT INTO attempts (${ATTEMPT_COLUMNS})
+         SELECT ${ENDED_ATTEMPT_FROM_JOB}, a.value->>1, a.value->>2, a.value->>3
+         FROM json_each(?2) AS a JOIN jobs j ON j.rowid = a.value->>0 WHERE true
+         ${ON_ATTEMPT_CONFLICT}`,
+        now,
+        json,
+      ),
     );
     inJsonChunks(this.requeues, (json) =>
       sql.exec(
@@ -172,7 +163,6 @@ function judge(w: Writes, job: LeasedRow, result: TaskResult, maxResultBytes: nu
       w.endAttempt(job, "error", error);
       return accepted(w.retryOrFail(job, error));
     }
-    w.endAttempt(job, "ok");
     w.finish(job, "done", text, job.failures);
     return accepted("done");
   }

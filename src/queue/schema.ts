@@ -55,6 +55,12 @@ export const QUEUE_SCHEMA = [
   `DROP INDEX IF EXISTS jobs_delayed`,
   `DROP INDEX IF EXISTS jobs_batch_state`,
   `DROP INDEX IF EXISTS jobs_agent`,
+  // The attempts that ended other than in the job's success. The running or
+  // successful attempt lives on the job row (attempts, lease_id, lease_agent,
+  // leased_at, lease_held) and gets its row here only when it ends otherwise,
+  // so a job that succeeds at once never writes this table (views.ts puts the
+  // history back together). Rows written by earlier versions may include
+  // 'running' and 'ok' attempts; readers treat the job row as newer.
   `CREATE TABLE IF NOT EXISTS attempts (
      job_id TEXT NOT NULL,
      attempt INTEGER NOT NULL,
@@ -86,6 +92,8 @@ export const QUEUE_COLUMNS: Array<[table: string, column: string, declaration: s
   ["jobs", "progress", "REAL"], // the running attempt's ctx.progress(): fraction,
   ["jobs", "progress_message", "TEXT"], // message
   ["jobs", "progress_at", "INTEGER"], //   and when it arrived
+  ["jobs", "leased_at", "INTEGER"], // the current (or final) attempt: when it was leased
+  ["jobs", "lease_held", "INTEGER"], //   and how many leases its agent held with it
 ];
 
 export function migrate(sql: SqlStorage, statements: string[], columns: typeof QUEUE_COLUMNS = []): void {

@@ -9,13 +9,14 @@
 // which the platform does not report — thus comes back within the delivery
 // window instead of the job's whole time limit.
 
-import type { TaskError } from "../protocol/index.js";
+import { endAttempt } from "./attempt-rows.js";
 import { currentLease, isLive, LEASED_COLUMNS, type LeasedRow } from "./lease-rows.js";
 
 // The hot transitions, set-based: one statement per request, not per job.
 export { claim } from "./claim.js";
 export { heartbeat } from "./heartbeat.js";
 export { recordResults, type Recorded } from "./results.js";
+export { endAttempt } from "./attempt-rows.js";
 
 /** Adds to one of the queue's running totals (the `counters` table), for metrics. */
 export function count(sql: SqlStorage, name: string, by = 1): void {
@@ -40,18 +41,6 @@ export function finish(sql: SqlStorage, job: { id: string; batch_id: string }, s
     job.id,
   );
   count(sql, `jobs_${state}`);
-}
-
-export function endAttempt(sql: SqlStorage, jobId: string, attempt: number, outcome: string, now: number, error?: TaskError, rejected?: string): void {
-  sql.exec(
-    "UPDATE attempts SET ended_at = ?, outcome = ?, error = ?, rejected = ? WHERE job_id = ? AND attempt = ?",
-    now,
-    outcome,
-    error ? JSON.stringify(error) : null,
-    rejected ?? null,
-    jobId,
-    attempt,
-  );
 }
 
 /** Back to the queue, runnable from `availableAt`, with the lease cleared. */

@@ -13,6 +13,7 @@ import {
   type ResultEntry,
   type TaskError,
 } from "../protocol/index.js";
+import { attemptHistory } from "./attempt-rows.js";
 
 type JobRow = {
   id: string;
@@ -34,17 +35,8 @@ type JobRow = {
   progress: number | null;
   progress_message: string | null;
   progress_at: number | null;
-};
-
-type AttemptRow = {
-  attempt: number;
-  agent_id: string;
-  leased_at: number;
-  ended_at: number | null;
-  outcome: AttemptView["outcome"];
-  error: string | null;
-  rejected: string | null;
-  agent_held: number;
+  leased_at: number | null;
+  lease_held: number | null;
 };
 
 function outcomeFields(ok: number | null, result: string | null): { ok?: boolean; value?: unknown; error?: TaskError } {
@@ -69,19 +61,7 @@ export function jobsPage(sql: SqlStorage, queue: string, batchId: string, query:
 }
 
 function toJobView(sql: SqlStorage, queue: string, row: JobRow): JobView {
-  const history = sql
-    .exec<AttemptRow>("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt", row.id)
-    .toArray()
-    .map((a): AttemptView => ({
-      attempt: a.attempt,
-      agentId: a.agent_id,
-      leasedAt: a.leased_at,
-      endedAt: a.ended_at,
-      outcome: a.outcome,
-      ...(a.error ? { error: JSON.parse(a.error) as TaskError } : {}),
-      ...(a.rejected ? { rejected: a.rejected as RejectionCode } : {}),
-      agentHeld: a.agent_held,
-    }));
+  const history = attemptHistory(sql, row);
   const lastAgent = history.at(-1)?.agentId ?? null;
   return {
     id: row.id,
