@@ -59,7 +59,7 @@ export class TaskHost {
       digest: (algorithm, data) => {
         const name = typeof algorithm === "string" ? DIGESTS[algorithm.toUpperCase()] : undefined;
         if (!name || typeof data !== "string") return "";
-        return createHash(name).update(Buffer.from(data, "latin1")).digest().toString("latin1");
+        return createHash(name).update(data, "latin1").digest("binary"); // "binary" is latin1
       },
       urlParse: (input, base) => {
         if (typeof input !== "string" || (base !== undefined && typeof base !== "string")) return "";
