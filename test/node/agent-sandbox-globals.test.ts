@@ -90,6 +90,21 @@ describe("globals inside a task", () => {
     expect(value.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
+  it("crypto.subtle.digest of every byte value, of a view into a larger buffer, and of more than 8,192 bytes", async () => {
+    const value = await valueOf(`async () => {
+      const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+      const big = new Uint8Array(20000).map((_, i) => (i * 7) & 255);
+      return { all: hex(await crypto.subtle.digest("SHA-256", new Uint8Array(256).map((_, i) => i))),
+        view: hex(await crypto.subtle.digest("SHA-256", new DataView(big.buffer, 100, 300))),
+        big: hex(await crypto.subtle.digest("SHA-512", big)), empty: hex(await crypto.subtle.digest("SHA-256", new ArrayBuffer(0))) };
+    }`);
+    const big = Buffer.from(Uint8Array.from({ length: 20000 }, (_, i) => (i * 7) & 255));
+    expect(value.all).toBe(createHash("sha256").update(Buffer.from(Uint8Array.from({ length: 256 }, (_, i) => i))).digest("hex"));
+    expect(value.view).toBe(createHash("sha256").update(big.subarray(100, 400)).digest("hex"));
+    expect(value.big).toBe(createHash("sha512").update(big).digest("hex"));
+    expect(value.empty).toBe(createHash("sha256").update("").digest("hex"));
+  });
+
   it("timers, queueMicrotask, events, AbortSignal.timeout and any; console is a silent no-op", async () => {
     const value = await valueOf(`async () => {
       const order = [];

@@ -82,8 +82,10 @@ export function installRuntime(g: any, hooks: RealmHooks, host: Host, allowNet: 
 
   // --- crypto: random values and digests from the platform, bytes as latin1 strings ---
   const toLatin1 = (bytes: Uint8Array): string => {
+    // apply() takes the typed array as it is; a spread would iterate it first.
+    if (bytes.length <= 8192) return String.fromCharCode.apply(null, bytes as unknown as number[]);
     let s = "";
-    for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);
     return s;
   };
   const fromLatin1 = (s: string): Uint8Array => {
