@@ -18,11 +18,16 @@ export const ATTEMPT_COLUMNS = "job_id, attempt, lease_id, agent_id, leased_at, 
 export const ON_ATTEMPT_CONFLICT = `ON CONFLICT(job_id, attempt) DO UPDATE SET
   ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error, rejected = excluded.rejected`;
 
-/** Records how the job's current attempt ended; call it before the job row lets go of the lease. */
+/**
+ * Records how the job's current attempt ended; call it before the job row
+ * lets go of the lease. A job that holds no lease any more records nothing
+ * (its attempt's end is already written).
+ */
 export function endAttempt(sql: SqlStorage, jobId: string, attempt: number, outcome: string, now: number, error?: TaskError, rejected?: string): void {
   sql.exec(
     `INSERT INTO attempts (${ATTEMPT_COLUMNS})
-     SELECT ${ENDED_ATTEMPT_FROM_JOB}, ?2, ?3, ?4 FROM jobs j WHERE j.id = ?5 AND j.attempts = ?6
+     SELECT ${ENDED_ATTEMPT_FROM_JOB}, ?2, ?3, ?4 FROM jobs j
+     WHERE j.id = ?5 AND j.attempts = ?6 AND j.lease_id IS NOT NULL AND j.lease_agent IS NOT NULL
      ${ON_ATTEMPT_CONFLICT}`,
     now,
     outcome,

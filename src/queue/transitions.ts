@@ -101,11 +101,13 @@ export function expireLeases(sql: SqlStorage, now: number): Set<string> {
 export function release(sql: SqlStorage, agentId: string, leaseIds: string[], unconfirmed: boolean, now: number): { released: string[]; stale: string[] } {
   const out = { released: [] as string[], stale: [] as string[] };
   const jobs: Array<[string, LeasedRow]> = [];
+  const named = new Set<string>();
   for (const leaseId of leaseIds) {
     const job = currentLease(sql, leaseId);
-    // Only the lease's own agent can give it back.
-    if (job && isLive(job, now) && job.lease_agent === agentId) jobs.push([leaseId, job]);
+    // Only the lease's own agent can give it back, once: the same lease named again is stale (as in results).
+    if (job && isLive(job, now) && job.lease_agent === agentId && !named.has(leaseId)) jobs.push([leaseId, job]);
     else out.stale.push(leaseId);
+    named.add(leaseId);
   }
   if (unconfirmed) {
     const rows = sql

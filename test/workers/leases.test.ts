@@ -122,6 +122,17 @@ describe("delivery leases and release", () => {
     expect(sub.status).toBe(201);
   });
 
+  it("a lease named twice in one release is released once; the repeat is stale", async () => {
+    await submit({ fn, input: 1, queue: "release-twice" });
+    const t = tasksOf((await poll({ slots: 1, wait: 0, queue: "release-twice" }, "twice")).body)[0]!;
+    const res = await call("POST", "/v1/agent/release", { body: { queue: "release-twice", leaseIds: [t.leaseId, t.leaseId] }, agentId: "twice" });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ released: [t.leaseId], stale: [t.leaseId] });
+    const job = (await call("GET", `/v1/jobs/${t.jobId}`)).body;
+    expect(job).toMatchObject({ state: "queued", attempts: 1, failures: 0 });
+    expect(job.history).toEqual([expect.objectContaining({ attempt: 1, outcome: "released" })]);
+  });
+
   it("an agent cannot release another agent's lease", async () => {
     await submit({ fn, input: 1, queue: "release-owner" });
     const t = tasksOf((await poll({ slots: 1, wait: 0, queue: "release-owner" }, "owner")).body)[0]!;
