@@ -5,7 +5,8 @@
 // without and with a SQLite write; then a plain Worker request sent at once
 // after the last one and sent after 20 ms idle, next to a bare node:http
 // server doing the same. It explains the floor under dist's unloaded round
-// trip (see README, Performance).
+// trip (see README, Performance). Each workerd figure twice: through
+// Miniflare's dev entry Worker and on the Worker's own (direct) socket.
 import { Miniflare } from "miniflare";
 import http from "node:http";
 const script = `
@@ -23,20 +24,16 @@ export default { async fetch(req, env) {
   if (u.pathname === "/poke") return new Response(await stub.poke(w));
   return new Response(await stub.plain(w));
 } }`;
-const mf = new Miniflare({ modules: true, script, host: "127.0.0.1", port: 0, compatibilityDate: "2025-04-01", durableObjects: { Q: { className: "Q", useSQLite: true } } });
-const url = new URL(await mf.ready);
+const mf = new Miniflare({
+  modules: true, script, host: "127.0.0.1", port: 0, compatibilityDate: "2025-04-01", durableObjects: { Q: { className: "Q", useSQLite: true } },
+  unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+});
+// Each measure twice: through Miniflare's dev entry Worker (its main URL), and on the Worker's
+// own socket, as a deployment and the bench's coordinator (bench/dist/coordinator.mjs) reach it.
+const urls = [["via Miniflare's entry Worker", new URL(await mf.ready)], ["direct socket", await mf.unsafeGetDirectURL()]];
 const agent = new http.Agent({ keepAlive: true });
+let url;
 const get = (path) => new Promise((res) => { const r = http.request({ hostname: url.hostname, port: url.port, path, agent }, (x) => { x.resume(); x.on("end", () => res(performance.now())); }); r.end(); });
-for (const w of ["0", "1"]) {
-  const plain = [], poke = [], wake = [];
-  for (let i = 0; i < 40; i++) {
-    let t = performance.now(); await get(`/plain?w=${w}`); plain.push(performance.now() - t);
-    const parked = get("/park"); await new Promise((r) => setTimeout(r, 20));
-    t = performance.now(); const p = get(`/poke?w=${w}`); const woke = await parked; poke.push((await p) - t); wake.push(woke - t);
-  }
-  const med = (xs) => xs.sort((a, b) => a - b)[20].toFixed(2);
-  console.log(`write=${w} plain ${med(plain)} ms, poke ${med(poke)} ms, parked answer after poke start ${med(wake)} ms`);
-}
 const idle = async (label, send) => {
   for (const gap of [0, 20]) {
     const xs = [];
@@ -49,7 +46,21 @@ const idle = async (label, send) => {
     console.log(`${label}, ${gap ? "after 20 ms idle" : "back to back"}: ${xs.sort((a, b) => a - b)[20].toFixed(2)} ms`);
   }
 };
-await idle("workerd, a Worker request (no Durable Object)", () => get("/nothing"));
+for (const [how, u] of urls) {
+url = u;
+console.log(`workerd, ${how}:`);
+for (const w of ["0", "1"]) {
+  const plain = [], poke = [], wake = [];
+  for (let i = 0; i < 40; i++) {
+    let t = performance.now(); await get(`/plain?w=${w}`); plain.push(performance.now() - t);
+    const parked = get("/park"); await new Promise((r) => setTimeout(r, 20));
+    t = performance.now(); const p = get(`/poke?w=${w}`); const woke = await parked; poke.push((await p) - t); wake.push(woke - t);
+  }
+  const med = (xs) => xs.sort((a, b) => a - b)[20].toFixed(2);
+  console.log(`  write=${w} plain ${med(plain)} ms, poke ${med(poke)} ms, parked answer after poke start ${med(wake)} ms`);
+}
+await idle("  a Worker request (no Durable Object)", () => get("/nothing"));
+}
 const server = http.createServer((_req, res) => res.end("ok")).listen(0, "127.0.0.1");
 await new Promise((r) => server.once("listening", r));
 const nodeGet = () => new Promise((res) => { const r = http.request({ hostname: "127.0.0.1", port: server.address().port, path: "/", agent }, (x) => { x.resume(); x.on("end", res); }); r.end(); });

@@ -72,8 +72,9 @@ export async function startCoordinator({ logDir, vars = {} }) {
   const secrets = makeSecrets();
   const log = `${logDir}/dist-coordinator.log`;
   const fd = openSync(log, "a");
-  // BENCH_WORKERD_PROFILE*=…: CPU profiles of workerd's isolates, passed on to coordinator.mjs (see there).
-  const profileEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("BENCH_WORKERD_PROFILE")));
+  // BENCH_WORKERD_PROFILE*=…: CPU profiles of workerd's isolates; BENCH_MINIFLARE_ENTRY=1: requests through
+  // Miniflare's entry Worker. Both passed on to coordinator.mjs (see there).
+  const profileEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("BENCH_WORKERD_PROFILE") || k === "BENCH_MINIFLARE_ENTRY"));
   const entry = forkScript("dist coordinator", fileURLToPath(new URL("./coordinator.mjs", import.meta.url)), [], {
     env: { ...baseEnv(), SUBMIT_TOKEN: secrets.submitToken, AGENT_TOKEN: secrets.agentToken, SIGNING_KEY: secrets.signingKey, BENCH_COORD_VARS: JSON.stringify(vars), ...profileEnv },
     stdio: ["ignore", fd, fd, "ipc"],
