@@ -238,15 +238,11 @@ export class Slot {
   private watchMemory(): void {
     const { pid } = this.child;
     if (this.memoryTimer || pid === undefined) return;
-    let reading = false;
     this.memoryTimer = setInterval(() => {
-      if (reading || this.load === 0) return;
-      reading = true;
-      void residentMb(pid).then((mb) => {
-        reading = false;
-        if (mb === null) clearInterval(this.memoryTimer);
-        else if (mb > this.host.maxRssMb && this.load > 0) this.end({ kind: "memory", mb });
-      });
+      if (this.load === 0) return;
+      const mb = residentMb(pid);
+      if (mb === null) clearInterval(this.memoryTimer);
+      else if (mb > this.host.maxRssMb) this.end({ kind: "memory", mb });
     }, 100);
     this.memoryTimer.unref();
   }
