@@ -45,8 +45,13 @@ const CONFIRM_DELAY_MS = 200;
  * soon as `batchTarget` results are in. An idle agent's one result goes at once.
  */
 const RESULT_LINGER_MS = 50;
-/** Results (and tasks asked for) per request aimed at: half the tasks an agent may hold, at most this many. */
-const MAX_BATCH_TARGET = 128;
+/**
+ * Results (and tasks asked for) per request aimed at: seven eighths of the tasks an agent may
+ * hold, at most this many; the eighth still held covers the request's round trip, and an agent
+ * about to run dry asks anyway. Bench (alternated runs): half, at most 128, gave ~70 jobs a
+ * request; three quarters ~80; seven eighths ~95, with less CPU per job in each of 6 pairs.
+ */
+const MAX_BATCH_TARGET = 224;
 
 export interface AgentOptions {
   /** The built sandbox-child.js; defaults to the one next to this bundle. */
@@ -272,9 +277,9 @@ export class Agent {
     return this.config.concurrency + this.prefetch.current();
   }
 
-  /** Results (and tasks asked for) per request aimed at: half of what the agent may hold, at most MAX_BATCH_TARGET. */
+  /** Results (and tasks asked for) per request aimed at: seven eighths of what the agent may hold, at most MAX_BATCH_TARGET. */
   private batchTarget(): number {
-    return Math.max(1, Math.min(MAX_BATCH_TARGET, Math.floor(this.capacity() / 2)));
+    return Math.max(1, Math.min(MAX_BATCH_TARGET, Math.floor((this.capacity() * 7) / 8)));
   }
 
   // --- results, heartbeats, shutdown ---
