@@ -32,12 +32,20 @@ export async function scenarios(scope: Scope, env: Env, run: CaseRun, which: Sce
   const { proxy } = run;
   let agent = run.agent;
   const out: TamperVerdict[] = [];
-  /** The envelope under which job `index` of the case batch ran to `ok`. */
+  /**
+   * The envelope under which job `index` of the case batch ran to `ok`: the one carrying the lease
+   * the agent reported ok for, wherever the job sits in it (how many tasks share an envelope depends
+   * on timing; the last envelope with the job first could be a tampered copy the agent refused).
+   */
   const ranEnvelope = (index: number) => {
     const jobId = run.jobIds[index]!;
-    const c = proxy.captured.filter((x) => x.payload.tasks[0]?.jobId === jobId).at(-1);
-    if (!c) throw new Error(`no envelope captured for ${jobId}`);
-    return { ...c, leaseId: c.payload.tasks[0]!.leaseId, attempt: c.payload.tasks[0]!.attempt, jobId };
+    const okLeases = new Set(proxy.reported.filter((r) => r.ok).map((r) => r.leaseId));
+    for (let i = proxy.captured.length - 1; i >= 0; i--) {
+      const c = proxy.captured[i]!;
+      const task = c.payload.tasks.find((t) => t.jobId === jobId && okLeases.has(t.leaseId));
+      if (task) return { ...c, leaseId: task.leaseId, attempt: task.attempt, jobId };
+    }
+    throw new Error(`no envelope captured under which ${jobId} ran to ok`);
   };
   const submitMarked = async (marker: string) => {
     const sub = await env.api.call("POST", "/v1/jobs", { fn: FN, input: { scenario: marker }, queue, maxAttempts: 3 });
