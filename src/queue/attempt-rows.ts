@@ -38,7 +38,6 @@ export function endAttempt(sql: SqlStorage, jobId: string, attempt: number, outc
   );
 }
 
-
 type AttemptRow = {
   attempt: number;
   agent_id: string;
@@ -79,9 +78,9 @@ export function attemptHistory(sql: SqlStorage, job: AttemptsOfJob): AttemptView
     }));
   // Only a leased job's attempt, or a done job's last one, can lack its row (or have an
   // earlier version's 'running' row): the job row says how it stands.
-  const held = job.state === "leased" || job.state === "done";
+  const onJobRow = job.state === "leased" || job.state === "done";
   const last = history.at(-1);
-  if (!held || job.attempts === 0 || job.lease_agent === null) return history;
+  if (!onJobRow || job.attempts === 0 || job.lease_agent === null) return history;
   if (last?.attempt === job.attempts && last.outcome !== "running") return history;
   const current: AttemptView = {
     attempt: job.attempts,

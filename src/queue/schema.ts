@@ -58,8 +58,8 @@ export const QUEUE_SCHEMA = [
   // The attempts that ended other than in the job's success. The running or
   // successful attempt lives on the job row (attempts, lease_id, lease_agent,
   // leased_at, lease_held) and gets its row here only when it ends otherwise,
-  // so a job that succeeds at once never writes this table (views.ts puts the
-  // history back together). Rows written by earlier versions may include
+  // so a job that succeeds at once never writes this table (attempt-rows.ts
+  // puts the history back together). Rows written by earlier versions may include
   // 'running' and 'ok' attempts; readers treat the job row as newer.
   `CREATE TABLE IF NOT EXISTS attempts (
      job_id TEXT NOT NULL,

@@ -1,7 +1,8 @@
 // What submitters do to jobs after the fact: cancel unfinished ones, and put
 // failed ones (the dead letters) back in the queue with a fresh budget.
 
-import { endAttempt, finish } from "./transitions.js";
+import { endAttempt } from "./attempt-rows.js";
+import { finish } from "./transitions.js";
 
 export type Scope = { jobId: string } | { batchId: string };
 

@@ -16,7 +16,6 @@ import { currentLease, isLive, LEASED_COLUMNS, type LeasedRow } from "./lease-ro
 export { claim } from "./claim.js";
 export { heartbeat } from "./heartbeat.js";
 export { recordResults, type Recorded } from "./results.js";
-export { endAttempt } from "./attempt-rows.js";
 
 /** Adds to one of the queue's running totals (the `counters` table), for metrics. */
 export function count(sql: SqlStorage, name: string, by = 1): void {

@@ -2,14 +2,12 @@
 
 import {
   JOB_STATES,
-  type AttemptView,
   type BatchView,
   type JobState,
   type JobsPage,
   type JobsQuery,
   type JobView,
   type ProgressEntry,
-  type RejectionCode,
   type ResultEntry,
   type TaskError,
 } from "../protocol/index.js";
