@@ -17,10 +17,14 @@
 // job is reported as failed and not measured. Each configuration is started
 // afresh for each run (runs interleaved: dist, bullmq, ceiling, then again in
 // rotated order), warmed up, timed for one-job round trips, then measured.
-// The warm-up (--warm-jobs, default as many jobs as are measured) is there so
-// the figures are of processes past their JIT warm-up: dist runs 12 Node
-// processes (4 agents, 8 sandbox children), and a sandbox child's first
-// ~2,500 tasks cost it ~3× what later ones do (V8 optimizing its hot paths).
+// The warm-up (--warm-jobs, default four times as many jobs as are measured)
+// is there so the figures are of processes past their JIT warm-up: dist runs
+// 12 Node processes (4 agents, 8 sandbox children), and a sandbox child's
+// first ~2,500 tasks cost it ~3× what later ones do (V8 optimizing its hot
+// paths). With as many warm-up jobs as measured ones, each child had run only
+// ~2,500 tasks when measuring began, and dist's CPU per job was still 10–25%
+// higher than after four times as many (quick runs, alternated: 106–129 vs
+// 93–100 µs/job; BullMQ 187–257 vs 179–215).
 //
 // How each figure is measured:
 //   jobs/s      jobs ÷ (first submit → last result received by the submitter)
@@ -65,7 +69,7 @@
 //        where a BullMQ worker's concurrency is promises in one process)
 //        --agent-log-level LEVEL
 //        (dist-agent's --log-level; default: the agent's own default)
-//        --warm-jobs N (as many as --jobs)  --rtt N (20)  --no-memory  --keep-logs (the processes' logs, kept
+//        --warm-jobs N (4 × --jobs)  --rtt N (20)  --no-memory  --keep-logs (the processes' logs, kept
 //        anyway when a run fails)
 
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -132,7 +136,7 @@ function options() {
     distConcurrency: values["dist-concurrency"] === undefined ? undefined : int(values["dist-concurrency"], "dist-concurrency"),
     agentLogLevel: values["agent-log-level"],
     rttSamples: int(values.rtt ?? (values.quick ? 10 : 20), "rtt"),
-    warmJobs: int(values["warm-jobs"] ?? jobs, "warm-jobs"),
+    warmJobs: int(values["warm-jobs"] ?? 4 * jobs, "warm-jobs"),
     memory: !values["no-memory"] && only.includes("dist"),
     quietWaitMs: values.quick ? 5_000 : 30_000,
     keepLogs: values["keep-logs"],
