@@ -14,6 +14,11 @@ import type { AttemptView, JobState, RejectionCode, TaskError } from "../protoco
 export const ENDED_ATTEMPT_FROM_JOB = `j.id, j.attempts, j.lease_id, j.lease_agent, COALESCE(j.leased_at, j.started_at, ?1), ?1,
   COALESCE(j.lease_held, 0)`;
 export const ATTEMPT_COLUMNS = "job_id, attempt, lease_id, agent_id, leased_at, ended_at, agent_held, outcome, error, rejected";
+/**
+ * SQL for the agent of job `j`'s last attempt: its lease holder while the row
+ * still names one (running or succeeded), else that attempt's ended row.
+ */
+export const LAST_AGENT_OF_JOB = "COALESCE(j.lease_agent, (SELECT agent_id FROM attempts a WHERE a.job_id = j.id AND a.attempt = j.attempts))";
 /** A row an earlier version wrote when the lease began ('running') is ended in place. */
 export const ON_ATTEMPT_CONFLICT = `ON CONFLICT(job_id, attempt) DO UPDATE SET
   ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error, rejected = excluded.rejected`;

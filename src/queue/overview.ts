@@ -1,6 +1,7 @@
 // The dashboard's view of one queue: counts, agents, throughput, recent results.
 
 import { JOB_STATES, type JobState, type QueueOverview } from "../protocol/index.js";
+import { LAST_AGENT_OF_JOB } from "./attempt-rows.js";
 import { SEEN_WINDOW_MS, type AgentSighting } from "./wait-explanation.js";
 
 const MINUTE = 60_000;
@@ -39,7 +40,7 @@ export function queueOverview(sql: SqlStorage, queue: string, sightings: Map<str
   const recent = sql
     .exec<{ id: string; ok: number; finished_at: number; result: string; agent: string | null }>(
       `SELECT j.id, j.ok, j.finished_at, j.result,
-              COALESCE(j.lease_agent, (SELECT agent_id FROM attempts a WHERE a.job_id = j.id AND a.attempt = j.attempts)) AS agent
+              ${LAST_AGENT_OF_JOB} AS agent
        FROM jobs j WHERE j.finished_at IS NOT NULL ORDER BY j.finished_at DESC LIMIT 20`,
     )
     .toArray()

@@ -11,7 +11,7 @@ import {
   type ResultEntry,
   type TaskError,
 } from "../protocol/index.js";
-import { attemptHistory } from "./attempt-rows.js";
+import { attemptHistory, LAST_AGENT_OF_JOB } from "./attempt-rows.js";
 
 type JobRow = {
   id: string;
@@ -116,10 +116,8 @@ export function resultsAfter(sql: SqlStorage, batchId: string, after: number, li
   // Read as arrays (raw()): a row per job, and workerd makes arrays faster than objects (json-rows.ts).
   const rows = sql
     .exec(
-      // The final attempt's agent: the job's lease holder when it still names one (as in jobView),
-      // so the history is read only for jobs whose lease was cleared (e.g. failed after an expiry).
       `SELECT j.id, j.idx, j.ok, j.result, j.finished_at, j.done_seq, j.attempts,
-              COALESCE(j.lease_agent, (SELECT agent_id FROM attempts a WHERE a.job_id = j.id AND a.attempt = j.attempts)) AS agent_id
+              ${LAST_AGENT_OF_JOB} AS agent_id
        FROM jobs j WHERE j.batch_id = ? AND j.done_seq > ? ORDER BY j.done_seq LIMIT ?`,
       batchId,
       after,

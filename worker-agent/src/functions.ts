@@ -10,8 +10,7 @@ export type SourceLoader = (fnHash: string) => Promise<unknown>;
 
 export class FunctionCache {
   private readonly entries = new Map<string, Promise<string>>();
-  private readonly sizes = new Map<string, number>();
-  /** Verified sources, for peek(): most tasks find theirs here without awaiting anything. */
+  /** Verified sources (their sizes count against maxBytes), for peek(): most tasks find theirs here without awaiting anything. */
   private readonly ready = new Map<string, string>();
   private bytes = 0;
 
@@ -20,16 +19,16 @@ export class FunctionCache {
     private readonly maxBytes = 64 * 1024 * 1024,
   ) {}
 
-  /**
-   * The verified source for `fnHash`. Throws AgentError `fn_hash_mismatch`
-   * when the answer does not hash to it, `function_unavailable` when the
-   * coordinator does not know it; other errors pass through.
-   */
   /** The verified source for `fnHash` if it is cached, without waiting. */
   peek(fnHash: string): string | undefined {
     return this.ready.get(fnHash);
   }
 
+  /**
+   * The verified source for `fnHash`. Throws AgentError `fn_hash_mismatch`
+   * when the answer does not hash to it, `function_unavailable` when the
+   * coordinator does not know it; other errors pass through.
+   */
   get(fnHash: string): Promise<string> {
     const hit = this.entries.get(fnHash);
     if (hit) {
@@ -67,18 +66,15 @@ export class FunctionCache {
 
   private account(fnHash: string, source: string): void {
     if (!this.entries.has(fnHash)) return;
-    const size = source.length;
     this.ready.set(fnHash, source);
-    this.sizes.set(fnHash, size);
-    this.bytes += size;
+    this.bytes += source.length;
     for (const [oldest] of this.entries) {
       if (this.bytes <= this.maxBytes || oldest === fnHash) break;
-      const oldSize = this.sizes.get(oldest);
-      if (oldSize === undefined) continue; // still being fetched
+      const old = this.ready.get(oldest);
+      if (old === undefined) continue; // still being fetched
       this.entries.delete(oldest);
       this.ready.delete(oldest);
-      this.sizes.delete(oldest);
-      this.bytes -= oldSize;
+      this.bytes -= old.length;
     }
   }
 }
