@@ -72,6 +72,14 @@ describe("loadConfig", () => {
     expect((await config(base(), { DIST_ALLOW_NET: "0" })).allowNet).toBe(false);
   });
 
+  it("runs tasks at niceness 10 unless --nice or DIST_NICE says otherwise (0-19)", async () => {
+    expect((await config(base())).nice).toBe(10);
+    expect((await config([...base(), "--nice", "0"])).nice).toBe(0);
+    expect((await config(base(), { DIST_NICE: "19" })).nice).toBe(19);
+    expect((await config([...base(), "--nice", "3"], { DIST_NICE: "19" })).nice).toBe(3);
+    for (const bad of ["-1", "20", "high", "2.5"]) expect(await codeOf(loadConfig([...base(), `--nice=${bad}`], {})), bad).toBe("bad_option");
+  });
+
   it("refuses a missing url, token or public key with missing_option", async () => {
     expect(await codeOf(loadConfig(["--token", "t", "--public-key", jwk.x], {}))).toBe("missing_option");
     expect(await codeOf(loadConfig(["--url", "http://x", "--public-key", jwk.x], {}))).toBe("missing_option");

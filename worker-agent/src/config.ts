@@ -17,6 +17,8 @@ export const DEFAULTS = {
   waitSeconds: LIMITS.maxWaitSeconds,
   clockSkewMs: CLOCK_SKEW_MS,
   maxMemoryMb: 512,
+  /** Tasks run below the volunteer's own programs, as BOINC runs its science apps (see sandbox-fork.ts). */
+  nice: 10,
   heartbeatMs: 5_000,
   prefetch: "auto" as PrefetchSetting,
   shutdownGraceMs: 30_000,
@@ -49,6 +51,8 @@ export interface AgentConfig {
   waitSeconds: number;
   clockSkewMs: number;
   maxMemoryMb: number;
+  /** Scheduling niceness of the sandbox children, 0 (as the agent) to 19 (only when the machine is otherwise idle). */
+  nice: number;
   heartbeatMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
@@ -70,6 +74,7 @@ const VALUE_FLAGS = {
   wait: "DIST_WAIT",
   "clock-skew-ms": "DIST_CLOCK_SKEW_MS",
   "max-memory-mb": "DIST_MAX_MEMORY_MB",
+  nice: "DIST_NICE",
   "heartbeat-ms": "DIST_HEARTBEAT_MS",
   "shutdown-grace-ms": "DIST_SHUTDOWN_GRACE_MS",
   "log-level": "DIST_LOG_LEVEL",
@@ -97,6 +102,7 @@ export function usage(): string {
     ["--wait <seconds>", `long-poll wait, at most ${LIMITS.maxWaitSeconds} (default ${DEFAULTS.waitSeconds})`, "DIST_WAIT"],
     ["--clock-skew-ms <ms>", `allowed clock difference (default ${DEFAULTS.clockSkewMs})`, "DIST_CLOCK_SKEW_MS"],
     ["--max-memory-mb <mb>", `sandbox heap limit per slot; a slot also dies past this + 256 MB resident (default ${DEFAULTS.maxMemoryMb})`, "DIST_MAX_MEMORY_MB"],
+    ["--nice <0-19>", `scheduling priority of the tasks: 0 as other programs, 19 only when the machine is otherwise idle (default ${DEFAULTS.nice})`, "DIST_NICE"],
     ["--heartbeat-ms <ms>", `heartbeat interval while tasks run (default ${DEFAULTS.heartbeatMs})`, "DIST_HEARTBEAT_MS"],
     ["--shutdown-grace-ms <ms>", `time running tasks get on SIGINT/SIGTERM (default ${DEFAULTS.shutdownGraceMs})`, "DIST_SHUTDOWN_GRACE_MS"],
     ["--log-level <level>", `debug, info, warn or error (default ${DEFAULTS.logLevel})`, "DIST_LOG_LEVEL"],
@@ -244,6 +250,7 @@ export async function loadConfig(argv: string[], env: Record<string, string | un
       waitSeconds: opt("wait", DEFAULTS.waitSeconds, 0, LIMITS.maxWaitSeconds),
       clockSkewMs: opt("clock-skew-ms", DEFAULTS.clockSkewMs, 0, 3_600_000),
       maxMemoryMb: opt("max-memory-mb", DEFAULTS.maxMemoryMb, 16, 1_048_576),
+      nice: opt("nice", DEFAULTS.nice, 0, 19),
       heartbeatMs: opt("heartbeat-ms", DEFAULTS.heartbeatMs, 100, 3_600_000),
       shutdownGraceMs: opt("shutdown-grace-ms", DEFAULTS.shutdownGraceMs, 0, 86_400_000),
       logLevel,

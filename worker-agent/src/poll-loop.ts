@@ -91,6 +91,7 @@ export class Agent {
       childPath: opts.childPath ?? fileURLToPath(new URL("./sandbox-child.js", import.meta.url)),
       size: config.concurrency,
       maxMemoryMb: config.maxMemoryMb,
+      nice: config.nice,
       allowNet: config.allowNet,
     });
     const endSignal = this.endCtl.signal;

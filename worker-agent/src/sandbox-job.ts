@@ -39,6 +39,7 @@ export interface SlotHost {
   readonly maxMemoryMb: number;
   readonly maxRssMb: number;
   readonly allowNet: boolean;
+  readonly nice: number;
   readonly abortGraceMs: number;
   readonly startTimeoutMs: number;
   readonly counters: { forked: number; messagesSent: number; messagesReceived: number; batches: number };

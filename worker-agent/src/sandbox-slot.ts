@@ -15,7 +15,7 @@
 // alone, where the cause shows itself exactly.
 
 import { fork, type ChildProcess } from "node:child_process";
-import { sandboxFork } from "./sandbox-fork.js";
+import { lowerPriority, sandboxFork } from "./sandbox-fork.js";
 import type { Job, SlotHost } from "./sandbox-job.js";
 import { residentMb } from "./sandbox-memory.js";
 import { abortOutcome, crashed, exitOutcome, memoryOutcome, valueOutcome, type RunOutcome } from "./sandbox-outcome.js";
@@ -48,6 +48,7 @@ export class Slot {
   constructor(private readonly host: SlotHost) {
     const { args, options } = sandboxFork(host.childPath, host);
     this.child = fork(host.childPath, args, options);
+    if (host.nice > 0 && this.child.pid !== undefined) lowerPriority(this.child.pid, host.nice);
     host.counters.forked++;
     // A send to a child that just died reports through 'exit'; keep 'error' from throwing.
     this.child.on("error", () => {});

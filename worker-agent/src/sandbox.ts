@@ -31,6 +31,8 @@ export interface SandboxOptions {
   maxMemoryMb: number;
   /** Resident-memory limit of a child running tasks, heap and all; default maxMemoryMb + 256. */
   maxRssMb?: number;
+  /** Scheduling niceness of the children (0-19; default 0, the agent's own). */
+  nice?: number;
   /** Lets tasks use fetch (the volunteer's --allow-net); otherwise the children have no network. */
   allowNet?: boolean;
   /** How long a child gets to stop after an abort before it is killed. */
@@ -89,6 +91,7 @@ export class SandboxPool {
       maxMemoryMb: opts.maxMemoryMb,
       maxRssMb: opts.maxRssMb ?? opts.maxMemoryMb + 256,
       allowNet: opts.allowNet ?? false,
+      nice: opts.nice ?? 0,
       abortGraceMs: opts.abortGraceMs ?? DEFAULTS.abortGraceMs,
       startTimeoutMs: opts.startTimeoutMs ?? DEFAULTS.startTimeoutMs,
       counters: this.counters,
