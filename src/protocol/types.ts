@@ -151,6 +151,12 @@ export interface TaskPayload {
   session?: string;
   issuedAt: number;
   expiresAt: number;
+  /**
+   * The delivery lease, in ms: a task not confirmed (named in a heartbeat)
+   * within it goes back to the queue. Agents confirm well inside it and may
+   * leave out tasks whose results are in by then. Absent from older coordinators.
+   */
+  confirmWithinMs?: number;
   tasks: Task[];
 }
 

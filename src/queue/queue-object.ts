@@ -15,6 +15,7 @@ import {
   type JobView,
   type ProgressEntry,
   type QueueOverview,
+  type TaskPayload,
   type TaskProgress,
   type ReleaseResponse,
   type ResultsPage,
@@ -87,7 +88,9 @@ export class QueueObject extends DurableObject<Env> {
     }
     if (tasks.length === 0) return { kind: "empty" };
     const issuedAt = Date.now();
-    const payload = { v: 1 as const, agentId, ...(session ? { session } : {}), issuedAt, expiresAt: issuedAt + this.config.envelopeTtlMs, tasks };
+    const payload: TaskPayload = {
+      v: 1, agentId, ...(session ? { session } : {}), issuedAt, expiresAt: issuedAt + this.config.envelopeTtlMs, confirmWithinMs: this.config.deliveryMs, tasks,
+    };
     return { kind: "tasks", envelope: await signEnvelope(payload, await this.key()) };
   }
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { HeartbeatResponse } from "../../src/protocol/client.js";
 import { AgentError } from "../../worker-agent/src/errors.js";
-import { Heartbeats } from "../../worker-agent/src/heartbeat.js";
+import { confirmDelayFor, Heartbeats } from "../../worker-agent/src/heartbeat.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -86,6 +86,36 @@ describe("heartbeats", () => {
     expect(taken).toEqual(["q.a", "q.c"]);
     beats.confirmationsDone(taken, true);
     expect(await beats.confirmed(0)).toBe(false); // q.b is still outstanding
+  });
+
+  it("each lease waits its own window: a later one goes along only once half of its window is over", async () => {
+    const h = harness({ intervalMs: 60_000, confirmDelayMs: 200 });
+    h.beats.confirm(["q.a"]); // due at 200
+    await sleep(150);
+    h.beats.confirm(["q.b"]); // half its window over at 250, due at 350
+    await sleep(150);
+    expect(h.requests.map((r) => r.ids)).toEqual([["q.a"]]);
+    await sleep(150);
+    expect(h.requests.map((r) => r.ids)).toEqual([["q.a"], ["q.b"]]);
+    expect(h.requests[1]!.at).toBeGreaterThanOrEqual(345);
+    await h.end();
+  });
+
+  it("an envelope's own window (a fifth of its delivery lease) wins over the default", async () => {
+    expect(confirmDelayFor(10_000, 200)).toBe(2_000);
+    expect(confirmDelayFor(1_000, 200)).toBe(200);
+    expect(confirmDelayFor(100, 200)).toBe(100); // never under 100 ms
+    expect(confirmDelayFor(3_600_000, 200)).toBe(5_000); // never over 5 s
+    for (const missing of [undefined, 0, -1, Number.NaN]) expect(confirmDelayFor(missing, 200)).toBe(200);
+    const h = harness({ intervalMs: 60_000, confirmDelayMs: 200 });
+    h.beats.confirm(["q.long"], 1_000);
+    h.beats.confirm(["q.short"]);
+    await sleep(300);
+    expect(h.requests.map((r) => r.ids)).toEqual([["q.short"]]); // q.long, not half through its window at 200, waits
+    await sleep(800);
+    expect(h.requests.map((r) => r.ids)).toEqual([["q.short"], ["q.long"]]);
+    expect(h.requests[1]!.at).toBeGreaterThanOrEqual(995);
+    await h.end();
   });
 
   it("stopping sends outstanding confirmations without waiting out the window", async () => {

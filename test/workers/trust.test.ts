@@ -21,6 +21,12 @@ describe("sessions", () => {
     const got = await poll({ slots: 1, wait: 0, queue: "session", session: "s3ss10n-n0nce-0123456789" });
     expect(JSON.parse(got.body.payload).session).toBe("s3ss10n-n0nce-0123456789");
   });
+
+  it("the envelope gives the delivery lease its tasks must be confirmed within, inside what is signed", async () => {
+    await submit({ fn, input: { n: 1 }, queue: "session" });
+    const got = await poll({ slots: 1, wait: 0, queue: "session" });
+    expect(JSON.parse(got.body.payload).confirmWithinMs).toBe(1000); // DELIVERY_LEASE_MS in this test configuration
+  });
 });
 
 describe("end-to-end submitter signatures", () => {

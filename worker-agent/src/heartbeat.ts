@@ -11,11 +11,13 @@
 // unconfirmed task comes back to the queue within seconds, and the agent
 // would then be running it for nothing.
 //
-// "At once" means after `confirmDelayMs` (a fraction of a second, far inside
-// the delivery lease): a task whose result has been acknowledged by then needs
-// no confirmation — its lease is over — and envelopes arriving meanwhile share
+// "At once" means after a window far inside the delivery lease (a fifth of
+// it, as the envelope gives it, confirmDelayFor(); `confirmDelayMs` when it
+// does not): a task whose result has been acknowledged by then needs no
+// confirmation — its lease is over — and envelopes arriving meanwhile share
 // one request. Without that window a queue of short tasks costs one more
-// request per poll, which measured here halves throughput.
+// request per poll, which measured here halves throughput. Each lease has its
+// own window; when one is over, those past half of theirs go along.
 //
 // The agent's exchange (poll-loop.ts) may take confirmations that are due to
 // carry them itself (takeConfirmations); they count as outstanding until it
@@ -50,40 +52,57 @@ export interface HeartbeatOptions {
   onError: (err: unknown) => void;
 }
 
+/** Of the delivery lease, the part a confirmation waits (at most): a fifth, 100 ms to 5 s. */
+export function confirmDelayFor(confirmWithinMs: number | undefined, fallbackMs: number): number {
+  if (typeof confirmWithinMs !== "number" || !(confirmWithinMs > 0)) return fallbackMs;
+  return Math.min(5_000, Math.max(100, Math.floor(confirmWithinMs / 5)));
+}
+
+/** An accepted lease not yet confirmed: from when it goes along with another's confirmation, and when it is due itself. */
+type Pending = { ripeAt: number; dueAt: number };
+
 export class Heartbeats {
   /** Accepted leases the coordinator has not yet heard about. */
-  private readonly unconfirmed = new Set<string>();
+  private readonly unconfirmed = new Map<string, Pending>();
   /** Confirmations an exchange is carrying. */
   private readonly riding = new Set<string>();
-  /** When the outstanding confirmations are to be sent. */
+  /** When the first outstanding confirmation is due (the least dueAt; may be early after a take). */
   private confirmAt = 0;
   private readonly waits = new Wakeable();
   private settledWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: HeartbeatOptions) {}
 
-  /** Confirms receipt of these leases as soon as possible, without waiting for the next regular heartbeat. */
-  confirm(leaseIds: string[]): void {
-    if (this.unconfirmed.size === 0) this.confirmAt = Date.now() + this.opts.confirmDelayMs;
-    for (const id of leaseIds) this.unconfirmed.add(id);
+  /**
+   * Confirms receipt of these leases without waiting for the next regular
+   * heartbeat: after `delayMs` (default `confirmDelayMs`), or sooner along
+   * with another lease's confirmation once half of it has passed.
+   */
+  confirm(leaseIds: string[], delayMs = this.opts.confirmDelayMs): void {
+    const now = Date.now();
+    const pending = { ripeAt: now + delayMs / 2, dueAt: now + delayMs };
+    if (this.unconfirmed.size === 0 || pending.dueAt < this.confirmAt) this.confirmAt = pending.dueAt;
+    for (const id of leaseIds) if (!this.unconfirmed.has(id)) this.unconfirmed.set(id, pending);
     this.waits.wake();
   }
 
   /**
    * Takes the outstanding confirmations (but those of `except`) for another
-   * request to carry, once they are due (`confirmDelayMs` after the oldest
-   * came): before that, a quick task's result is still likely to make its
+   * request to carry, once one is due: those past half of their window go
+   * along. Before that, a quick task's result is still likely to make its
    * confirmation moot, and the coordinator reads and writes each confirmed
    * lease once more. End with confirmationsDone().
    */
   takeConfirmations(except: Set<string>): string[] {
     this.dropUnheld();
-    if (this.unconfirmed.size === 0 || Date.now() < this.confirmAt) return [];
-    const ids = [...this.unconfirmed].filter((id) => !except.has(id)).slice(0, LIMITS.maxItemsPerRequest);
+    const now = Date.now();
+    if (this.unconfirmed.size === 0 || now < this.confirmAt) return [];
+    const ids = this.ripe(now).filter((id) => !except.has(id)).slice(0, LIMITS.maxItemsPerRequest);
     for (const id of ids) {
       this.unconfirmed.delete(id);
       this.riding.add(id);
     }
+    this.recomputeConfirmAt();
     return ids;
   }
 
@@ -91,7 +110,7 @@ export class Heartbeats {
   confirmationsDone(ids: string[], ok: boolean): void {
     for (const id of ids) {
       this.riding.delete(id);
-      if (!ok) this.unconfirmed.add(id);
+      if (!ok) this.unconfirmed.set(id, { ripeAt: 0, dueAt: 0 });
     }
     if (!ok) {
       this.confirmAt = 0;
@@ -104,6 +123,7 @@ export class Heartbeats {
   async confirmed(ms: number): Promise<boolean> {
     this.dropUnheld();
     if (this.unconfirmed.size + this.riding.size === 0) return true;
+    for (const id of this.unconfirmed.keys()) this.unconfirmed.set(id, { ripeAt: 0, dueAt: 0 });
     this.confirmAt = 0;
     this.waits.wake();
     let wake!: () => void;
@@ -135,10 +155,12 @@ export class Heartbeats {
       // A confirmation carries the regular heartbeat along when that is due within half an interval.
       const regular = now >= nextBeat - intervalMs / 2;
       if (regular) nextBeat = now + intervalMs;
-      const confirming = [...this.unconfirmed];
+      const confirming = confirmDue ? this.ripe(now) : [];
       const ids = regular ? [...new Set([...confirming, ...this.opts.running()])] : confirming;
       const sent = await this.send(ids);
-      for (const id of confirming) if (sent.has(id)) this.unconfirmed.delete(id);
+      // Any heartbeat naming a lease confirms it.
+      for (const id of ids) if (sent.has(id)) this.unconfirmed.delete(id);
+      this.recomputeConfirmAt();
       if (this.unconfirmed.size > 0 && confirming.some((id) => !sent.has(id))) {
         retryAt = Date.now() + backoffDelay(failures++);
       } else {
@@ -169,8 +191,21 @@ export class Heartbeats {
     return sent;
   }
 
+  /** The outstanding leases past half of their window at `now`. */
+  private ripe(now: number): string[] {
+    const ids: string[] = [];
+    for (const [id, p] of this.unconfirmed) if (p.ripeAt <= now) ids.push(id);
+    return ids;
+  }
+
+  private recomputeConfirmAt(): void {
+    let at = Infinity;
+    for (const p of this.unconfirmed.values()) if (p.dueAt < at) at = p.dueAt;
+    this.confirmAt = at === Infinity ? 0 : at;
+  }
+
   private dropUnheld(): void {
-    for (const id of this.unconfirmed) if (!this.opts.holds(id)) this.unconfirmed.delete(id);
+    for (const id of this.unconfirmed.keys()) if (!this.opts.holds(id)) this.unconfirmed.delete(id);
     this.notifySettled();
   }
 

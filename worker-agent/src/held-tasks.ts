@@ -33,6 +33,8 @@ export interface HeldTasksOptions {
   changes: Changes;
   /** Where a finished (or refused) task's result goes: the results outbox. */
   report: (result: TaskResult, valueBytes: number) => void;
+  /** How long to wait before confirming an envelope's tasks, given its delivery lease (heartbeat.ts: confirmDelayFor). */
+  confirmDelay: (confirmWithinMs: number | undefined) => number;
   /** What running a task needs; made once the agent has enrolled. */
   runContext: () => TaskRunContext;
 }
@@ -84,7 +86,7 @@ export class HeldTasks {
       }
     }
     // Confirm receipt (independently of fetching the source and running): until then the coordinator holds only a short delivery lease.
-    if (accepted.length > 0) this.opts.heartbeats.confirm(accepted.map((t) => t.leaseId));
+    if (accepted.length > 0) this.opts.heartbeats.confirm(accepted.map((t) => t.leaseId), this.opts.confirmDelay(verdict.payload.confirmWithinMs));
     for (const task of accepted) void this.execute(task);
   }
 

@@ -25,7 +25,7 @@ import { enrollAgent } from "./enroll.js";
 import { AgentError, coerceError, errorCode } from "./errors.js";
 import { FunctionCache } from "./functions.js";
 import { HeldTasks } from "./held-tasks.js";
-import { Heartbeats } from "./heartbeat.js";
+import { confirmDelayFor, Heartbeats } from "./heartbeat.js";
 import { HttpClient, isRetryable, retryAfterMs } from "./http.js";
 import type { Logger } from "./log.js";
 import { ProgressReports } from "./progress.js";
@@ -37,7 +37,11 @@ import { Prefetch } from "./prefetch.js";
 import { TaskLog } from "./task-log.js";
 import { Verifier } from "./verifier.js";
 
-/** See heartbeat.ts: well inside the coordinator's delivery lease (10 s by default). */
+/**
+ * See heartbeat.ts: how long a confirmation waits when the envelope does not give the delivery
+ * lease (older coordinators); well inside theirs (10 s by default). Envelopes that give it get a
+ * fifth of it (2 s by default).
+ */
 const CONFIRM_DELAY_MS = 200;
 /**
  * Results wait at most this long for others to share their request, and only
@@ -131,6 +135,7 @@ export class Agent {
       prefetch: this.prefetch,
       changes: this.changes,
       report: (result, bytes) => this.report(result, bytes),
+      confirmDelay: (confirmWithinMs) => confirmDelayFor(confirmWithinMs, CONFIRM_DELAY_MS),
       runContext: () => ({ functions: this.functions, pool: this.pool, trust: this.trust, log: this.log, onFatal: (err: Error) => this.fail(err) }),
     });
     this.functions = new FunctionCache((fnHash) =>
