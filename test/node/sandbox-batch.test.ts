@@ -72,6 +72,21 @@ describe("batched dispatch", () => {
     });
   });
 
+  it("with a backlog a child is topped up in batches of at least half what it may hold, not one message per few results", async () => {
+    await withPool({ size: 1 }, async (pool) => {
+      const square = "(n) => n * n";
+      expect(await pool.run(await task(square, 3), square)).toMatchObject({ ok: true, value: 9 });
+      const before = pool.stats();
+      const n = 3_000;
+      const runs = await Promise.all(Array.from({ length: n }, async (_, i) => pool.run(await task(square, i), square)));
+      expect(runs.map(valueOf)).toEqual(Array.from({ length: n }, (_, i) => i * i));
+      const batches = pool.stats().batches - before.batches;
+      console.log(`  ${n} tasks to one child: ${batches} batches, ${(n / batches).toFixed(1)} tasks each`);
+      // At most MAX_BATCH (64) held: refilled once it is down to 32, so ≥ 32 a batch but for the first and last few.
+      expect(n / batches).toBeGreaterThanOrEqual(28);
+    });
+  });
+
   it("a task that runs away in a batch times out, and the tasks queued behind it complete with their values", async () => {
     await withPool({ size: 1, abortGraceMs: 200 }, async (pool) => {
       const source = "(x) => { if (x === 'spin') while (true) {} return x + '!'; }";

