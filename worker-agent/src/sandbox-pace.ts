@@ -5,7 +5,7 @@
 
 /** Work (by moving average) a child may hold queued behind a running task. */
 export const BATCH_BUDGET_MS = 10;
-export const MAX_BATCH = 64;
+export const MAX_BATCH = 128;
 /** Functions remembered; the oldest entry is forgotten first. */
 const MAX_FUNCTIONS = 4096;
 /** Weight of the newest sample in the moving average. */

@@ -69,7 +69,7 @@ export type ChildMessage =
 /** The child sends pending outcomes at the latest this long after the first of them (if its event loop is free). */
 export const FLUSH_MS = 2;
 /** ...or as soon as this many are pending... */
-export const FLUSH_COUNT = 64;
+export const FLUSH_COUNT = 128;
 /** ...or as soon as their JSON text adds up to this many characters. */
 export const FLUSH_CHARS = 256 * 1024;
 
