@@ -81,9 +81,11 @@ export class Heartbeats {
   confirm(leaseIds: string[], delayMs = this.opts.confirmDelayMs): void {
     const now = Date.now();
     const pending = { ripeAt: now + delayMs / 2, dueAt: now + delayMs };
-    if (this.unconfirmed.size === 0 || pending.dueAt < this.confirmAt) this.confirmAt = pending.dueAt;
+    // The loop sleeps until confirmAt at the latest: woken only when that comes sooner.
+    const sooner = this.unconfirmed.size === 0 || pending.dueAt < this.confirmAt;
+    if (sooner) this.confirmAt = pending.dueAt;
     for (const id of leaseIds) if (!this.unconfirmed.has(id)) this.unconfirmed.set(id, pending);
-    this.waits.wake();
+    if (sooner) this.waits.wake();
   }
 
   /**
