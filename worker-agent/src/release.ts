@@ -36,13 +36,26 @@ async function releaseOnce(
   opts: ReleaseOptions,
 ): Promise<ReleaseResponse> {
   const deadline = Date.now() + opts.budgetMs;
-  const budget = AbortSignal.any([opts.signal, AbortSignal.timeout(opts.budgetMs)]);
-  const answer = await retry(
-    async () =>
-      (await http.request<ReleaseResponse>("POST", "/v1/agent/release", body, { signal: budget, timeoutMs: Math.max(1, deadline - Date.now()) })).body,
-    { signal: budget, isRetryable, onRetry: opts.onRetry },
-  );
-  return { released: answer?.released ?? [], stale: answer?.stale ?? [] };
+  // A timer of our own, not AbortSignal.any([signal, AbortSignal.timeout()]): in Node 20 the timeout
+  // signal inside any() can be garbage collected before it fires (nodejs/node#57736), and the retries
+  // then went on for as long as the coordinator stayed down — an agent stopped while it was
+  // unreachable sometimes never exited.
+  const budget = new AbortController();
+  const stop = (): void => budget.abort();
+  const timer = setTimeout(stop, opts.budgetMs);
+  if (opts.signal.aborted) stop();
+  else opts.signal.addEventListener("abort", stop, { once: true });
+  try {
+    const answer = await retry(
+      async () =>
+        (await http.request<ReleaseResponse>("POST", "/v1/agent/release", body, { signal: budget.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).body,
+      { signal: budget.signal, isRetryable, onRetry: opts.onRetry },
+    );
+    return { released: answer?.released ?? [], stale: answer?.stale ?? [] };
+  } finally {
+    clearTimeout(timer);
+    opts.signal.removeEventListener("abort", stop);
+  }
 }
 
 /** Releases every lease this agent was handed on `queue` but never confirmed, and ends its parked poll there. */
