@@ -195,8 +195,9 @@ export class SandboxPool {
    * A busy child is topped up only once it is down to half of what it may
    * hold, and then filled: with a backlog, a child that answers a few results
    * at a time would otherwise get a few tasks at a time, one channel write
-   * each way per handful (bench: ~24 tasks a batch before, ~60 with this; the
-   * agent's and the sandbox's CPU per job ~5 µs less each, 5 alternated pairs).
+   * each way per handful (bench, at 64 tasks a child: ~24 tasks a batch before,
+   * ~60 with this, ~115 at 128; the agent's and the sandbox's CPU per job ~5 µs
+   * less each, 5 alternated pairs).
    */
   private canTake(slot: Slot, job: Job): boolean {
     if (slot.state !== "ready" || slot.fnHashes.size >= this.maxFunctions) return false;
