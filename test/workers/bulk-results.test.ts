@@ -136,6 +136,57 @@ describe("results in bulk", () => {
     expect(batchA.counts).toMatchObject({ done: 200, queued: 31, leased: 9 });
   });
 
+  it("a request of successes only (one statement) is judged the same: stale ones take no place in the order", async () => {
+    const queue = "bulk-ok";
+    const a = await submit({ fn, inputs: Array.from({ length: 6 }, (_, i) => i), queue, priority: 1 });
+    const b = await submit({ fn, inputs: Array.from({ length: 4 }, (_, i) => 100 + i), queue });
+    const mine = tasksOf((await poll({ slots: 8, wait: 0, queue }, "ok-a")).body);
+    const theirs = tasksOf((await poll({ slots: 2, wait: 0, queue }, "ok-b")).body);
+    const [aTasks, bTasks] = [mine.slice(0, 6), mine.slice(6)];
+    expect(bTasks.every((t) => t.jobId.startsWith(b.body.batchId + "."))).toBe(true);
+    // One of a's already finished by an earlier request: naming it again is stale.
+    expect((await report([{ leaseId: aTasks[0]!.leaseId, ok: true, value: "early" }], "ok-a")).body).toEqual({ accepted: [aTasks[0]!.leaseId], stale: [] });
+
+    const awkward = `"\\\u0000é😀\u2028<>`;
+    const request = [
+      { leaseId: bTasks[1]!.leaseId, ok: true, value: "b1" },
+      { leaseId: aTasks[3]!.leaseId, ok: true, value: { s: awkward } },
+      { leaseId: theirs[0]!.leaseId, ok: true, value: "not mine" },
+      { leaseId: aTasks[0]!.leaseId, ok: true, value: "again" },
+      { leaseId: aTasks[1]!.leaseId, ok: true, value: null },
+      { leaseId: `${queue}.nosuchlease`, ok: true, value: 1 },
+      { leaseId: bTasks[0]!.leaseId, ok: true, value: "b0" },
+      { leaseId: aTasks[5]!.leaseId, ok: true, value: [awkward, 5] },
+    ];
+    const ack = await report(request, "ok-a");
+    const stale = new Set([theirs[0]!.leaseId, aTasks[0]!.leaseId, `${queue}.nosuchlease`]);
+    expect(ack.body).toEqual({ accepted: request.filter((r) => !stale.has(r.leaseId)).map((r) => r.leaseId), stale: request.filter((r) => stale.has(r.leaseId)).map((r) => r.leaseId) });
+
+    // Each batch's order goes on from its counter, contiguous, in the order sent.
+    expect((await resultsOf(a.body.batchId)).map((r) => [r.seq, r.jobId, r.value])).toEqual([
+      [1, aTasks[0]!.jobId, "early"],
+      [2, aTasks[3]!.jobId, { s: awkward }],
+      [3, aTasks[1]!.jobId, null],
+      [4, aTasks[5]!.jobId, [awkward, 5]],
+    ]);
+    expect((await resultsOf(b.body.batchId)).map((r) => [r.seq, r.jobId, r.value])).toEqual([
+      [1, bTasks[1]!.jobId, "b1"],
+      [2, bTasks[0]!.jobId, "b0"],
+    ]);
+    expect(await job(aTasks[3]!.jobId)).toMatchObject({ state: "done", ok: true, attempts: 1, failures: 0, history: [{ outcome: "ok", agentId: expect.any(String), agentHeld: 4 }] });
+    expect(await job(theirs[0]!.jobId)).toMatchObject({ state: "leased", history: [{ outcome: "running" }] });
+    const { byState, totals } = await stats(queue);
+    expect(totals).toMatchObject({ jobs_done: 6 });
+    expect(byState).toEqual({ done: 6, leased: 4 });
+    const batchB = (await call("GET", `/v1/batches/${b.body.batchId}`)).body;
+    expect(batchB).toMatchObject({ done: false, counts: { done: 2, leased: 2 } });
+    // The rest of b, and b is done.
+    const rest = [...bTasks.slice(2), ...theirs].filter((t) => t.jobId.startsWith(b.body.batchId + "."));
+    for (const t of rest) await report([{ leaseId: t.leaseId, ok: true, value: "late" }], theirs.includes(t) ? "ok-b" : "ok-a");
+    expect((await call("GET", `/v1/batches/${b.body.batchId}`)).body).toMatchObject({ done: true, counts: { done: 4 } });
+    expect((await resultsOf(b.body.batchId)).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+  });
+
   it("large inputs and results come back exactly as sent", async () => {
     const awkward = `"\\\u0000é😀\u2028<>` + '"'.repeat(300_000); // grows when written as JSON inside JSON
     const inputs = [{ s: "a".repeat(400_000) }, { s: "b".repeat(400_000) }, { s: awkward }, "é😀\u0000", 7];
