@@ -2,9 +2,11 @@
 // first and FIFO within a priority, starts each one's attempt on the job row
 // (where it lives until it ends otherwise than in success; see schema.ts) and
 // returns what the tasks need. The lease ids are drawn in JS, all at once,
-// and cut out by SQL in claim order.
+// and cut out by SQL in claim order from a BLOB: substr() of a BLOB goes
+// straight to its byte offset, of TEXT it counts characters from the start
+// (3% of workerd's CPU in the bench, measured with perf).
 
-import { LEASE_RANDOM_CHARS, newLeaseIds, type Task } from "../protocol/index.js";
+import { LEASE_RANDOM_CHARS, newLeaseIds, utf8, type Task } from "../protocol/index.js";
 
 type GrantedRow = [id: string, fnHash: string, input: string, timeoutMs: number, attempt: number, signer: string | null, sig: string | null, leaseId: string, held: number];
 
@@ -31,7 +33,7 @@ export function claim(sql: SqlStorage, queue: string, agentId: string, slots: nu
        WHERE jobs.rowid = c.rid
        RETURNING id, fn_hash, input, timeout_ms, attempts, signer, sig, lease_id, lease_held`,
       ids.prefix,
-      ids.random,
+      utf8(ids.random).buffer,
       agentId,
       now,
       deliveryMs,
