@@ -13,14 +13,14 @@ export const JSON_CHUNK_CHARS = 500_000;
 
 /**
  * Runs `bulk` with each JSON array text of `rows` (in order, each under
- * `budget` characters). A row whose JSON alone exceeds the budget goes to
- * `alone` instead, when given.
+ * `budget` characters and of at most `maxRows` rows). A row whose JSON alone
+ * exceeds the budget goes to `alone` instead, when given.
  */
-export function inJsonChunks<T>(rows: readonly T[], bulk: (json: string) => void, alone?: (row: T) => void, budget = JSON_CHUNK_CHARS): void {
+export function inJsonChunks<T>(rows: readonly T[], bulk: (json: string) => void, alone?: (row: T) => void, budget = JSON_CHUNK_CHARS, maxRows = Infinity): void {
   if (rows.length === 0) return;
   // The usual case, a request's worth of rows within the budget (so is each of them): one
   // stringify for all. A miss costs one stringify more, of at most a request body's size.
-  if (rows.length <= WHOLE_MAX_ROWS) {
+  if (rows.length <= Math.min(WHOLE_MAX_ROWS, maxRows)) {
     const whole = JSON.stringify(rows);
     if (whole.length <= budget) return bulk(whole);
   }
@@ -38,7 +38,7 @@ export function inJsonChunks<T>(rows: readonly T[], bulk: (json: string) => void
       alone(row);
       continue;
     }
-    if (parts.length && size + text.length + 1 > budget) flush();
+    if (parts.length && (size + text.length + 1 > budget || parts.length >= maxRows)) flush();
     parts.push(text);
     size += text.length + 1;
   }

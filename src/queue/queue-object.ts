@@ -1,7 +1,7 @@
 // One queue = one Durable Object. This class only wires storage, the alarm,
 // the in-memory waiters, poll admission (poll-gate.ts), its settings
 // (queue-config.ts) and the signing key to the plain functions in
-// submit.ts, transitions.ts, settle.ts and views.ts.
+// submit.ts, staged.ts, transitions.ts, settle.ts and views.ts.
 
 import { DurableObject } from "cloudflare:workers";
 import {
@@ -34,6 +34,7 @@ import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
 import { claim, expireLeases, heartbeat, nextWakeAt, recordResults, release } from "./transitions.js";
 import { batchProgress, batchView, jobsPage, jobView, progressSince, resultsAfter } from "./views.js";
 import { PollGate } from "./poll-gate.js";
+import { materialize } from "./staged.js";
 import { queueConfig, type QueueConfig } from "./queue-config.js";
 import type { ParkRequest, PollAnswer, QueueStats } from "./queue-types.js";
 import { explainWait, jobsAhead } from "./wait-explanation.js";
@@ -54,6 +55,8 @@ export class QueueObject extends DurableObject<Env> {
   private readonly gate: PollGate;
   private signingKeys?: Promise<SigningKey[]>;
   private alarmAt: number | null | undefined;
+  /** Whether `staged` may hold chunks (staged.ts); unknown, so true, on start. */
+  private staged = true;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -72,6 +75,7 @@ export class QueueObject extends DurableObject<Env> {
       }
     }
     const response = this.ctx.storage.transactionSync(() => insertBatch(this.sql, batch, Date.now()));
+    this.staged = true;
     this.wakePollers();
     return success(response);
   }
@@ -174,6 +178,7 @@ export class QueueObject extends DurableObject<Env> {
 
   /** Figures for /v1/metrics: jobs by state, live leases, waiting pollers and running totals. */
   async stats(): Promise<QueueStats> {
+    this.unstage();
     const byState: Record<string, number> = {};
     for (const row of this.sql.exec<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")) byState[row.state] = row.n;
     const totals: Record<string, number> = {};
@@ -182,10 +187,12 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   async overview(queue: string): Promise<QueueOverview> {
+    this.unstage();
     return queueOverview(this.sql, queue, this.gate.sightings, Date.now());
   }
 
   async job(queue: string, jobId: string): Promise<JobView | null> {
+    this.unstage();
     const view = jobView(this.sql, queue, jobId);
     const now = Date.now();
     const place = view?.state === "queued" ? jobsAhead(this.sql, jobId, now) : null;
@@ -196,10 +203,12 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   async batch(queue: string, batchId: string): Promise<BatchView | null> {
+    this.unstage();
     return batchView(this.sql, queue, batchId);
   }
 
   async jobs(queue: string, batchId: string, query: JobsQuery): Promise<Outcome<JobsPage>> {
+    this.unstage();
     if (!batchProgress(this.sql, batchId)) return failure(404, "not_found", `no batch ${batchId}`);
     return success(jobsPage(this.sql, queue, batchId, query));
   }
@@ -224,6 +233,7 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   async cancel(scope: Scope): Promise<Outcome<{ cancelled: number }>> {
+    this.unstage();
     const batchId = this.batchOf(scope);
     if (!batchId) return this.noSuch(scope);
     const cancelled = this.ctx.storage.transactionSync(() => cancel(this.sql, scope, Date.now()));
@@ -232,6 +242,7 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   async retry(scope: Scope): Promise<Outcome<{ requeued: number }>> {
+    this.unstage();
     if (!this.batchOf(scope)) return this.noSuch(scope);
     const requeued = this.ctx.storage.transactionSync(() => requeueFailed(this.sql, scope, Date.now()));
     this.afterChange();
@@ -268,7 +279,15 @@ export class QueueObject extends DurableObject<Env> {
 
   private claimNow(queue: string, agentId: string, slots: number): Task[] {
     // Callers re-arm the alarm once for all the claims they make.
-    return this.ctx.storage.transactionSync(() => claim(this.sql, queue, agentId, slots, Date.now(), this.config.deliveryMs));
+    return this.ctx.storage.transactionSync(() => {
+      if (this.staged) this.staged = materialize(this.sql, slots);
+      return claim(this.sql, queue, agentId, slots, Date.now(), this.config.deliveryMs);
+    });
+  }
+
+  /** Before reading or changing jobs rows other than by a claim, a lease or a result: every staged job as a row. */
+  private unstage(): void {
+    if (this.staged) this.staged = this.ctx.storage.transactionSync(() => materialize(this.sql));
   }
 
   /** Hands ready work to waiting pollers, oldest first, until the work or the pollers run out. */

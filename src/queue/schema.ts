@@ -75,6 +75,18 @@ export const QUEUE_SCHEMA = [
      PRIMARY KEY (job_id, attempt)
    )`,
   `CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+  // A large batch's jobs beyond its first chunk, until a claim (or a view) needs
+  // their rows (staged.ts): `rows` is the JSON list insertJobs takes, `shared` the
+  // JSON of its SharedColumns; `first_seq` is the seq of the chunk's first job.
+  `CREATE TABLE IF NOT EXISTS staged (
+     batch_id TEXT NOT NULL,
+     priority INTEGER NOT NULL,
+     first_seq INTEGER NOT NULL,
+     n INTEGER NOT NULL,                       -- jobs in the chunk
+     shared TEXT NOT NULL,
+     rows TEXT NOT NULL
+   )`,
+  `CREATE INDEX IF NOT EXISTS staged_order ON staged(priority DESC, first_seq)`,
 ];
 
 export const FUNCTION_SCHEMA = [

@@ -1,9 +1,10 @@
-// Submitting a batch: one transaction writes the batch row and the jobs, all
-// of them in one statement fed a JSON list (see json-rows.ts), which keeps
-// far below the 100-parameter cap however large the batch.
+// Submitting a batch: one transaction writes the batch row and the jobs, in
+// statements fed a JSON list (see json-rows.ts), which keeps far below the
+// 100-parameter cap however large the batch.
 
 import { jobIdOf, JOB_DEFAULTS, type SubmitResponse } from "../protocol/index.js";
-import { inJsonChunks } from "./json-rows.js";
+import type { NewJob, SharedColumns } from "./job-insert.js";
+import { stageJobs } from "./staged.js";
 
 export interface NewBatch {
   batchId: string;
@@ -50,9 +51,12 @@ export function reserveSeq(sql: SqlStorage, name: string, count: number): number
   return row.value - count + 1;
 }
 
-/** One job row: id, index in the batch, input (JSON text), the submitter's signature. */
-type NewJob = [id: string, index: number, input: string, sig: string | null];
-
+/**
+ * Writes a batch: its row, its first STAGE_ROWS jobs, and the rest staged
+ * (staged.ts) — all in the caller's transaction, so the batch is there whole
+ * or not at all, while the jobs rows of a large batch are written a chunk
+ * at a time by the claims that need them.
+ */
 export function insertBatch(sql: SqlStorage, batch: NewBatch, now: number): SubmitResponse {
   const timeoutMs = batch.timeoutMs ?? JOB_DEFAULTS.timeoutMs;
   const graceMs = batch.graceMs ?? JOB_DEFAULTS.graceMs;
@@ -69,33 +73,8 @@ export function insertBatch(sql: SqlStorage, batch: NewBatch, now: number): Subm
   );
   const firstSeq = reserveSeq(sql, "job_seq", batch.inputs.length);
   const jobIds = batch.inputs.map((_, index) => jobIdOf(batch.batchId, index));
-  // Each input goes as a JSON string, so json_each gives back its text as it came.
   const rows = batch.inputs.map((input, index): NewJob => [jobIds[index]!, index, input, batch.signatures?.[index] ?? null]);
-  const shared = [batch.batchId, batch.fnHash, priority, firstSeq, timeoutMs, graceMs, maxAttempts, now, now, batch.signer ?? null] as const;
-  inJsonChunks(
-    rows,
-    (json) =>
-      sql.exec(
-        `INSERT INTO jobs (id, batch_id, idx, fn_hash, input, state, priority, seq, timeout_ms, grace_ms,
-                           max_attempts, available_at, created_at, signer, sig)
-         SELECT j.value->>0, ?1, j.value->>1, ?2, j.value->>2, 'queued', ?3, ?4 + (j.value->>1), ?5, ?6, ?7, ?8, ?9, ?10, j.value->>3
-         FROM json_each(?11) AS j`,
-        ...shared,
-        json,
-      ),
-    ([id, index, input, sig]) =>
-      sql.exec(
-        `INSERT INTO jobs (id, batch_id, idx, fn_hash, input, state, priority, seq, timeout_ms, grace_ms,
-                           max_attempts, available_at, created_at, signer, sig)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7 + ?3, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`,
-        id,
-        batch.batchId,
-        index,
-        batch.fnHash,
-        input,
-        ...shared.slice(2),
-        sig,
-      ),
-  );
+  const shared: SharedColumns = [batch.batchId, batch.fnHash, priority, firstSeq, timeoutMs, graceMs, maxAttempts, now, now, batch.signer ?? null];
+  stageJobs(sql, shared, rows);
   return { batchId: batch.batchId, jobIds, fnHash: batch.fnHash };
 }
