@@ -44,6 +44,11 @@ export function leasesNamed(sql: SqlStorage, leaseIds: readonly string[]): Map<s
   return new Map(rows.map(({ lease_id, ...job }) => [lease_id, job]));
 }
 
+/** The leases `agentId` holds now. */
+export function leasesHeldBy(sql: SqlStorage, agentId: string): string[] {
+  return sql.exec<{ lease_id: string }>("SELECT lease_id FROM jobs WHERE state = 'leased' AND lease_agent = ?", agentId).toArray().map((r) => r.lease_id);
+}
+
 export function isLive(job: LeasedRow | undefined, now: number): job is LeasedRow {
   return job !== undefined && job.state === "leased" && job.lease_expires > now;
 }

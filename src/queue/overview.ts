@@ -1,4 +1,5 @@
-// The dashboard's view of one queue: counts, agents, throughput, recent results.
+// The dashboard's view of one queue: counts, agents, throughput, recent results;
+// and the counts /v1/metrics gives.
 
 import { JOB_STATES, type JobState, type QueueOverview } from "../protocol/index.js";
 import { LAST_AGENT_OF_JOB } from "./attempt-rows.js";
@@ -59,4 +60,13 @@ export function queueOverview(sql: SqlStorage, queue: string, sightings: Map<str
     .toArray()
     .map((r) => ({ jobId: r.id, agentId: r.agent, fraction: r.progress, ...(r.progress_message ? { message: r.progress_message } : {}) }));
   return { queue, now, counts, agents, throughput, running: runningJobs, recent };
+}
+
+/** Jobs by state and the running totals (counters), for /v1/metrics. */
+export function jobCounts(sql: SqlStorage): { byState: Record<string, number>; totals: Record<string, number> } {
+  const byState: Record<string, number> = {};
+  for (const row of sql.exec<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")) byState[row.state] = row.n;
+  const totals: Record<string, number> = {};
+  for (const row of sql.exec<{ name: string; value: number }>("SELECT name, value FROM counters")) totals[row.name] = row.value;
+  return { byState, totals };
 }

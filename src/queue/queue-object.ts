@@ -27,12 +27,13 @@ import {
 } from "../protocol/index.js";
 import type { Env } from "../env.js";
 import { failure, success, type Outcome } from "./outcome.js";
-import { queueOverview } from "./overview.js";
+import { jobCounts, queueOverview } from "./overview.js";
 import { migrate, QUEUE_COLUMNS, QUEUE_SCHEMA } from "./schema.js";
 import { cancel, requeueFailed, type Scope } from "./settle.js";
 import { findIdempotent, insertBatch, type NewBatch } from "./submit.js";
 import { claim, expireLeases, heartbeat, nextWakeAt, recordResults, release } from "./transitions.js";
 import { batchProgress, batchView, jobsPage, jobView, progressSince, resultsAfter } from "./views.js";
+import { leasesHeldBy } from "./lease-rows.js";
 import { PollGate } from "./poll-gate.js";
 import { materialize } from "./staged.js";
 import { queueConfig, type QueueConfig } from "./queue-config.js";
@@ -165,13 +166,7 @@ export class QueueObject extends DurableObject<Env> {
   async evictAgent(agentId: string): Promise<number> {
     this.waiters.dropAgent(agentId);
     const now = Date.now();
-    const released = this.ctx.storage.transactionSync(() => {
-      const leases = this.sql
-        .exec<{ lease_id: string }>("SELECT lease_id FROM jobs WHERE state = 'leased' AND lease_agent = ?", agentId)
-        .toArray()
-        .map((r) => r.lease_id);
-      return release(this.sql, agentId, leases, false, now).released.length;
-    });
+    const released = this.ctx.storage.transactionSync(() => release(this.sql, agentId, leasesHeldBy(this.sql, agentId), false, now).released.length);
     this.afterChange();
     return released;
   }
@@ -179,11 +174,7 @@ export class QueueObject extends DurableObject<Env> {
   /** Figures for /v1/metrics: jobs by state, live leases, waiting pollers and running totals. */
   async stats(): Promise<QueueStats> {
     this.unstage();
-    const byState: Record<string, number> = {};
-    for (const row of this.sql.exec<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")) byState[row.state] = row.n;
-    const totals: Record<string, number> = {};
-    for (const row of this.sql.exec<{ name: string; value: number }>("SELECT name, value FROM counters")) totals[row.name] = row.value;
-    return { byState, totals, pollersWaiting: this.waiters.waitingPollers().length };
+    return { ...jobCounts(this.sql), pollersWaiting: this.waiters.waitingPollers().length };
   }
 
   async overview(queue: string): Promise<QueueOverview> {
@@ -278,11 +269,14 @@ export class QueueObject extends DurableObject<Env> {
   }
 
   private claimNow(queue: string, agentId: string, slots: number): Task[] {
-    // Callers re-arm the alarm once for all the claims they make.
-    return this.ctx.storage.transactionSync(() => {
-      if (this.staged) this.staged = materialize(this.sql, slots);
+    // Callers re-arm the alarm once for all the claims they make. The flag changes only if the transaction commits.
+    let staged = this.staged;
+    const tasks = this.ctx.storage.transactionSync(() => {
+      if (staged) staged = materialize(this.sql, slots);
       return claim(this.sql, queue, agentId, slots, Date.now(), this.config.deliveryMs);
     });
+    this.staged = staged;
+    return tasks;
   }
 
   /** Before reading or changing jobs rows other than by a claim, a lease or a result: every staged job as a row. */
