@@ -37,7 +37,7 @@ export const LEASE_RANDOM_CHARS = 16;
 /**
  * `count` lease ids drawn at once, in the form SQL cuts them from: lease i
  * (from 0) is `prefix` + `random.substr(i * LEASE_RANDOM_CHARS, LEASE_RANDOM_CHARS)`.
- * The same ids as newLeaseId draws one by one, for one draw of random bytes.
+ * Ids of the same form as newLeaseId's, for one draw of random bytes.
  */
 export function newLeaseIds(queue: string, count: number): { prefix: string; random: string } {
   return { prefix: `${queue}.${timePart()}`, random: randomId(12 * count) };
