@@ -24,24 +24,11 @@ const JOB_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}\.[A-Za-z0-9_-]{8,32}\.(0|[1-9][0-9]
 const LEASE_ID_RE = BATCH_ID_RE;
 export const FN_HASH_RE = /^[0-9a-f]{64}$/;
 
-const timePart = (): string => Date.now().toString(36).padStart(9, "0");
 /** `<time><random>`: sorts by when it was drawn, then unguessable (96 random bits). */
-const timeOrderedId = (): string => `${timePart()}${randomId(12)}`;
+const timeOrderedId = (): string => `${Date.now().toString(36).padStart(9, "0")}${randomId(12)}`;
 
 export const newBatchId = (queue: string): string => `${queue}.${timeOrderedId()}`;
 export const newLeaseId = (queue: string): string => `${queue}.${timeOrderedId()}`;
-
-/** Characters of a lease id's random part: 12 bytes in base64url, no padding. */
-export const LEASE_RANDOM_CHARS = 16;
-
-/**
- * `count` lease ids drawn at once, in the form SQL cuts them from: lease i
- * (from 0) is `prefix` + `random.substr(i * LEASE_RANDOM_CHARS, LEASE_RANDOM_CHARS)`.
- * Ids of the same form as newLeaseId's, for one draw of random bytes.
- */
-export function newLeaseIds(queue: string, count: number): { prefix: string; random: string } {
-  return { prefix: `${queue}.${timePart()}`, random: randomId(12 * count) };
-}
 export const jobIdOf = (batchId: string, index: number): string => `${batchId}.${index}`;
 
 export interface ParsedJobId {
