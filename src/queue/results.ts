@@ -9,7 +9,6 @@ import { inJsonChunks } from "./json-rows.js";
 import { retryDelayMs } from "./lease.js";
 import { isLive, leasesNamed, type LeasedRow } from "./lease-rows.js";
 import { ATTEMPT_COLUMNS, ENDED_ATTEMPT_FROM_JOB, ON_ATTEMPT_CONFLICT } from "./attempt-rows.js";
-import { recordSuccesses } from "./successes.js";
 
 export type Recorded = { status: "stale" } | { status: "accepted"; batchId: string; outcome: "done" | "requeued" | "failed" };
 
@@ -174,8 +173,6 @@ function judge(w: Writes, job: LeasedRow, result: TaskResult, maxResultBytes: nu
 
 /** Records an agent's results, in order; returns what became of each. */
 export function recordResults(sql: SqlStorage, results: readonly TaskResult[], now: number, maxResultBytes: number, agentId: string): Recorded[] {
-  const successes = recordSuccesses(sql, results, now, maxResultBytes, agentId);
-  if (successes) return successes;
   const jobs = leasesNamed(sql, results.map((r) => r.leaseId));
   const writes = new Writes(sql, now);
   const recorded = results.map((result): Recorded => {

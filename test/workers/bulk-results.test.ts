@@ -136,7 +136,7 @@ describe("results in bulk", () => {
     expect(batchA.counts).toMatchObject({ done: 200, queued: 31, leased: 9 });
   });
 
-  it("a request of successes only (one statement) is judged the same: stale ones take no place in the order", async () => {
+  it("a request of successes only, across two batches: stale ones take no place in the order", async () => {
     const queue = "bulk-ok";
     const a = await submit({ fn, inputs: Array.from({ length: 6 }, (_, i) => i), queue, priority: 1 });
     const b = await submit({ fn, inputs: Array.from({ length: 4 }, (_, i) => 100 + i), queue });
