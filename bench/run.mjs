@@ -79,7 +79,7 @@ import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 import { makeInputs, median, percentile, sha256Hex, verify } from "./lib/jobs.mjs";
 import { ask, cpuDelta, cpuSnapshot, killAllNow, machineBusyUs, sleep, stopAll } from "./lib/procs.mjs";
-import { checkAgentBuild, startDist } from "./dist/config.mjs";
+import { checkAgentBuild, coordinatorStorage, startDist } from "./dist/config.mjs";
 import { measureIdleAgent, measureIdlePolls } from "./dist/memory.mjs";
 import { ensureRedis, redisVersion, startBullmq } from "./bullmq/config.mjs";
 import { startCeiling } from "./ceiling/config.mjs";
@@ -169,6 +169,7 @@ function machine(redisBin) {
     bullmq: versionOf("bullmq"),
     ioredis: versionOf("ioredis"),
     miniflare: versionOf("miniflare"),
+    coordinatorStorage: coordinatorStorage() === "memory" ? "memory (/dev/shm)" : "disk (OS temp dir)",
     commit,
   };
 }
@@ -319,7 +320,7 @@ function report(result) {
   const { machine: m, options: o, summary: s, memory, ratios } = result;
   const out = [];
   out.push(`dist bench — ${o.jobs.toLocaleString("en-US")} jobs × ${o.runs} run(s) per configuration after ${o.warmJobs.toLocaleString("en-US")} warm-up jobs, medians; ${o.agents} agents/workers; dist-agent --concurrency ${o.distConcurrency ?? `default (${availableParallelism()})`}, BullMQ/ceiling concurrency ${o.concurrency}`);
-  out.push(`machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}; redis ${m.redis ?? "—"}, bullmq ${m.bullmq}, ioredis ${m.ioredis}, miniflare ${m.miniflare}; HEAD ${m.commit} (plus any uncommitted changes)`);
+  out.push(`machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}; redis ${m.redis ?? "—"}, bullmq ${m.bullmq}, ioredis ${m.ioredis}, miniflare ${m.miniflare}, coordinator storage in ${m.coordinatorStorage}; HEAD ${m.commit} (plus any uncommitted changes)`);
   out.push("");
   const rows = o.only.map((name) => {
     const x = s[name];

@@ -3,8 +3,7 @@
 // its sandbox children) and the submitter process.
 
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { existsSync, openSync, readFileSync, statSync } from "node:fs";
-import { readdirSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { jsonClient } from "../lib/http.mjs";
 import { forkScript, nextMessage, sleep, startProcess, stopProcess } from "../lib/procs.mjs";
@@ -67,16 +66,43 @@ function tail(path, lines = 15) {
   }
 }
 
+/**
+ * Where the coordinator's storage goes. It is not persisted (durableObjectsPersist:
+ * false), yet Miniflare keeps workerd's SQLite files in a directory under the OS
+ * temp dir, and workerd fsyncs at every commit: on a disk-backed /tmp that is a
+ * disk flush per transaction, which no deployed Durable Object pays here and which
+ * the Redis peer (no persistence, bullmq/config.mjs) does not pay either. So the
+ * bench gives Miniflare a temp dir in memory (/dev/shm) where there is one.
+ * BENCH_COORD_STORAGE=disk keeps the OS temp dir, to measure the difference
+ * (README, Performance).
+ */
+export function coordinatorStorage() {
+  if (process.env.BENCH_COORD_STORAGE === "disk") return "disk";
+  try {
+    accessSync("/dev/shm", constants.W_OK);
+    return "memory";
+  } catch {
+    return "disk";
+  }
+}
+
+/** The TMPDIR for a coordinator process (a fresh directory in /dev/shm), or null for the OS temp dir. */
+function coordinatorTmpDir() {
+  return coordinatorStorage() === "memory" ? mkdtempSync("/dev/shm/dist-coordinator-") : null;
+}
+
 /** Starts the coordinator alone; resolves { url, entry, secrets, stats(), stop() }. */
 export async function startCoordinator({ logDir, vars = {} }) {
   const secrets = makeSecrets();
+  const storageDir = coordinatorTmpDir();
+  const removeStorage = () => storageDir && rmSync(storageDir, { recursive: true, force: true });
   const log = `${logDir}/dist-coordinator.log`;
   const fd = openSync(log, "a");
   // BENCH_WORKERD_PROFILE*=…: CPU profiles of workerd's isolates; BENCH_MINIFLARE_ENTRY=1: requests through
   // Miniflare's entry Worker. Both passed on to coordinator.mjs (see there).
   const profileEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("BENCH_WORKERD_PROFILE") || k === "BENCH_MINIFLARE_ENTRY"));
   const entry = forkScript("dist coordinator", fileURLToPath(new URL("./coordinator.mjs", import.meta.url)), [], {
-    env: { ...baseEnv(), SUBMIT_TOKEN: secrets.submitToken, AGENT_TOKEN: secrets.agentToken, SIGNING_KEY: secrets.signingKey, BENCH_COORD_VARS: JSON.stringify(vars), ...profileEnv },
+    env: { ...baseEnv(), ...(storageDir ? { TMPDIR: storageDir } : {}), SUBMIT_TOKEN: secrets.submitToken, AGENT_TOKEN: secrets.agentToken, SIGNING_KEY: secrets.signingKey, BENCH_COORD_VARS: JSON.stringify(vars), ...profileEnv },
     stdio: ["ignore", fd, fd, "ipc"],
   });
   let url;
@@ -84,6 +110,7 @@ export async function startCoordinator({ logDir, vars = {} }) {
     ({ url } = await nextMessage(entry, (m) => m.url || m.error, 60_000));
   } catch (err) {
     await stopProcess(entry);
+    removeStorage();
     throw new Error(`${err.message}\n${tail(log)}`);
   }
   const client = jsonClient(url);
@@ -95,6 +122,7 @@ export async function startCoordinator({ logDir, vars = {} }) {
     async stop() {
       client.close();
       await stopProcess(entry);
+      removeStorage();
     },
   };
 }
