@@ -13,15 +13,26 @@ export class FunctionCache {
   /** Verified sources (their sizes count against maxBytes), for peek(): most tasks find theirs here without awaiting anything. */
   private readonly ready = new Map<string, string>();
   private bytes = 0;
+  /** The most recently used hash: peek() of it, the common case, moves nothing. */
+  private newest: string | undefined;
 
   constructor(
     private readonly load: SourceLoader,
     private readonly maxBytes = 64 * 1024 * 1024,
   ) {}
 
-  /** The verified source for `fnHash` if it is cached, without waiting. */
+  /** The verified source for `fnHash` if it is cached, without waiting; a hit counts as a use, as get() does. */
   peek(fnHash: string): string | undefined {
-    return this.ready.get(fnHash);
+    const source = this.ready.get(fnHash);
+    if (source !== undefined && fnHash !== this.newest) this.touch(fnHash, this.entries.get(fnHash)!);
+    return source;
+  }
+
+  /** Moves `fnHash` to the end of the eviction order (the least recently used source goes first). */
+  private touch(fnHash: string, entry: Promise<string>): void {
+    this.entries.delete(fnHash);
+    this.entries.set(fnHash, entry);
+    this.newest = fnHash;
   }
 
   /**
@@ -32,13 +43,11 @@ export class FunctionCache {
   get(fnHash: string): Promise<string> {
     const hit = this.entries.get(fnHash);
     if (hit) {
-      // Re-insert so eviction drops the least recently used source first.
-      this.entries.delete(fnHash);
-      this.entries.set(fnHash, hit);
+      this.touch(fnHash, hit);
       return hit;
     }
     const pending = this.fetch(fnHash);
-    this.entries.set(fnHash, pending);
+    this.touch(fnHash, pending);
     pending.then(
       (source) => this.account(fnHash, source),
       () => this.entries.delete(fnHash),
