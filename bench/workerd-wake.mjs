@@ -7,8 +7,17 @@
 // server doing the same. It explains the floor under dist's unloaded round
 // trip (see README, Performance). Each workerd figure twice: through
 // Miniflare's dev entry Worker and on the Worker's own (direct) socket.
+// Its storage goes where the bench's coordinator's goes (dist/config.mjs,
+// coordinatorStorage: /dev/shm unless BENCH_COORD_STORAGE=disk).
 import { Miniflare } from "miniflare";
+import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
+import { coordinatorStorage } from "./dist/config.mjs";
+
+// Miniflare puts workerd's SQLite files under os.tmpdir(), read when it is constructed.
+const storageDir = coordinatorStorage() === "memory" ? mkdtempSync("/dev/shm/workerd-wake-") : null;
+if (storageDir) process.env.TMPDIR = storageDir;
+console.log(`storage: ${storageDir ? "memory (/dev/shm)" : "disk (OS temp dir)"}`);
 const script = `
 import { DurableObject } from "cloudflare:workers";
 export class Q extends DurableObject {
@@ -66,4 +75,6 @@ await new Promise((r) => server.once("listening", r));
 const nodeGet = () => new Promise((res) => { const r = http.request({ hostname: "127.0.0.1", port: server.address().port, path: "/", agent }, (x) => { x.resume(); x.on("end", res); }); r.end(); });
 await idle("node:http, the same request", nodeGet);
 server.close();
-await mf.dispose(); process.exit(0);
+await mf.dispose();
+if (storageDir) rmSync(storageDir, { recursive: true, force: true });
+process.exit(0);
