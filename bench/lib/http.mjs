@@ -8,8 +8,21 @@ export function jsonClient(baseUrl, headers = {}, { maxSockets = 64 } = {}) {
   const base = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets });
 
-  /** Resolves { status, body } for any status; rejects on network errors and timeouts. */
-  function request(method, path, body, { timeoutMs = 60_000, extraHeaders = {} } = {}) {
+  /**
+   * Resolves { status, body } for any status; rejects on network errors and timeouts.
+   * A GET sent on a kept-alive socket that the server closed at that moment (the
+   * keep-alive race: ECONNRESET, "socket hang up") is sent once more on a fresh one.
+   */
+  async function request(method, path, body, opts = {}) {
+    try {
+      return await requestOnce(method, path, body, opts);
+    } catch (err) {
+      if (method !== "GET" || !err.reusedSocket || err.code !== "ECONNRESET") throw err;
+      return requestOnce(method, path, body, opts);
+    }
+  }
+
+  function requestOnce(method, path, body, { timeoutMs = 60_000, extraHeaders = {} } = {}) {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const h = { accept: "application/json", ...headers, ...extraHeaders };
     if (payload) Object.assign(h, { "content-type": "application/json", "content-length": payload.length });
@@ -36,6 +49,7 @@ export function jsonClient(baseUrl, headers = {}, { maxSockets = 64 } = {}) {
       const timer = setTimeout(() => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)), timeoutMs);
       req.on("error", (err) => {
         clearTimeout(timer);
+        err.reusedSocket = req.reusedSocket;
         reject(err);
       });
       req.end(payload);
