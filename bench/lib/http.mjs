@@ -50,6 +50,8 @@ export function jsonClient(baseUrl, headers = {}, { maxSockets = 64 } = {}) {
       req.on("error", (err) => {
         clearTimeout(timer);
         err.reusedSocket = req.reusedSocket;
+        // Say which request failed ("socket hang up" alone does not).
+        if (!err.message.startsWith(`${method} ${path}`)) err.message = `${method} ${path}: ${err.message}`;
         reject(err);
       });
       req.end(payload);
