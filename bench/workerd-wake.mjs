@@ -8,14 +8,14 @@
 // trip (see README, Performance). Each workerd figure twice: through
 // Miniflare's dev entry Worker and on the Worker's own (direct) socket.
 // Its storage goes where the bench's coordinator's goes (dist/config.mjs,
-// coordinatorStorage: /dev/shm unless BENCH_COORD_STORAGE=disk).
+// coordinatorTmpDir: /dev/shm unless BENCH_COORD_STORAGE=disk).
 import { Miniflare } from "miniflare";
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import http from "node:http";
-import { coordinatorStorage } from "./dist/config.mjs";
+import { coordinatorTmpDir } from "./dist/config.mjs";
 
 // Miniflare puts workerd's SQLite files under os.tmpdir(), read when it is constructed.
-const storageDir = coordinatorStorage() === "memory" ? mkdtempSync("/dev/shm/workerd-wake-") : null;
+const storageDir = coordinatorTmpDir("workerd-wake-");
 if (storageDir) process.env.TMPDIR = storageDir;
 console.log(`storage: ${storageDir ? "memory (/dev/shm)" : "disk (OS temp dir)"}`);
 const script = `

@@ -86,9 +86,9 @@ export function coordinatorStorage() {
   }
 }
 
-/** The TMPDIR for a coordinator process (a fresh directory in /dev/shm), or null for the OS temp dir. */
-function coordinatorTmpDir() {
-  return coordinatorStorage() === "memory" ? mkdtempSync("/dev/shm/dist-coordinator-") : null;
+/** A TMPDIR for a Miniflare process (a fresh directory in /dev/shm), or null for the OS temp dir. */
+export function coordinatorTmpDir(prefix = "dist-coordinator-") {
+  return coordinatorStorage() === "memory" ? mkdtempSync(`/dev/shm/${prefix}`) : null;
 }
 
 /** Starts the coordinator alone; resolves { url, entry, secrets, stats(), stop() }. */
