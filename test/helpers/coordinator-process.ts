@@ -90,6 +90,8 @@ export async function startCoordinatorProcess(opts: {
   const secrets = opts.secrets ?? agentSafeSecrets();
   const ownDir = opts.persistDir === undefined;
   const persistDir = opts.persistDir ?? mkdtempSync(join(tmpdir(), "dist-coord-"));
+  // Miniflare keeps workerd's files under os.tmpdir(); a SIGKILLed group never removes them, so they go here.
+  const scratchDir = mkdtempSync(join(tmpdir(), "dist-coord-tmp-"));
   const port = opts.port ?? (await freePort());
   const logLines: string[] = [];
   let child: ChildProcess | null = null;
@@ -98,12 +100,18 @@ export async function startCoordinatorProcess(opts: {
   // If the test process ends without stop(), take the coordinator with it.
   const onExit = (): void => {
     if (child?.pid) killGroup(child.pid);
+    try {
+      rmSync(scratchDir, { recursive: true, force: true });
+    } catch {
+      /* workerd may still be dying; the OS temp dir is cleaned eventually */
+    }
   };
   process.on("exit", onExit);
 
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "",
+    TMPDIR: scratchDir,
     DIST_COORD_PORT: String(port),
     DIST_COORD_PERSIST: persistDir,
     SUBMIT_TOKEN: secrets.submitToken,
@@ -190,6 +198,7 @@ export async function startCoordinatorProcess(opts: {
         child = null;
       }
       process.off("exit", onExit);
+      rmSync(scratchDir, { recursive: true, force: true });
       if (ownDir) rmSync(persistDir, { recursive: true, force: true });
     },
     log: () => [...logLines],

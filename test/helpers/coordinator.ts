@@ -4,7 +4,9 @@
 // test can stop it and start it again on the same data.
 
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleWorker, wranglerConfig } from "../../scripts/worker-build.mjs";
 import { Miniflare } from "miniflare";
@@ -51,7 +53,11 @@ export async function startCoordinator(opts: {
   const { contents, config } = await worker();
   const secrets = opts.secrets ?? makeSecrets();
   if (opts.persistDir) mkdirSync(opts.persistDir, { recursive: true });
-  const mf = new Miniflare({
+  // Miniflare makes its working directory under os.tmpdir() when constructed and removes it
+  // after dispose() without waiting, so a test process that ends right then leaves it behind.
+  // Constructed with TMPDIR pointing here, it is ours to remove.
+  const scratchDir = mkdtempSync(join(tmpdir(), "dist-mf-"));
+  const mf = withTmpDir(scratchDir, () => new Miniflare({
     modules: [{ type: "ESModule", path: `${root}.build/worker.mjs`, contents }],
     compatibilityDate: config.compatibilityDate,
     host: "127.0.0.1",
@@ -65,7 +71,23 @@ export async function startCoordinator(opts: {
       SIGNING_KEY: secrets.signingKey,
       ...opts.vars,
     },
-  });
+  }));
   const url = (await mf.ready).toString().replace(/\/$/, "");
-  return { ...secrets, url, port: Number(new URL(url).port), stop: () => mf.dispose() };
+  const stop = async (): Promise<void> => {
+    await mf.dispose();
+    rmSync(scratchDir, { recursive: true, force: true, maxRetries: 5 });
+  };
+  return { ...secrets, url, port: Number(new URL(url).port), stop };
+}
+
+/** Runs `make` (synchronous) with TMPDIR set to `dir`, then puts TMPDIR back. */
+function withTmpDir<T>(dir: string, make: () => T): T {
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    return make();
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+  }
 }
