@@ -5,7 +5,7 @@
 // local coordinator. Run by .ci/run after `npm test`.
 
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,6 +54,11 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
+function mkdirTmp(dir) {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 async function startLocalCoordinator() {
   const { generateKeyPairSync, randomBytes } = await import("node:crypto");
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
@@ -78,6 +83,8 @@ async function startLocalCoordinator() {
       SIGNING_KEY: secrets.signingKey,
       DIST_COORD_PORT: String(port),
       DIST_COORD_PERSIST: join(work, "state"),
+      // Miniflare's working directory: inside `work`, which is removed at the end (the group is SIGKILLed).
+      TMPDIR: mkdirTmp(join(work, "tmp")),
     },
     // stdin stays open: the script exits when it closes.
     stdio: ["pipe", "pipe", "inherit"],
