@@ -5,7 +5,7 @@
 // local coordinator. Run by .ci/run after `npm test`.
 
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,11 +54,6 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-function mkdirTmp(dir) {
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
 async function startLocalCoordinator() {
   const { generateKeyPairSync, randomBytes } = await import("node:crypto");
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
@@ -84,7 +79,7 @@ async function startLocalCoordinator() {
       DIST_COORD_PORT: String(port),
       DIST_COORD_PERSIST: join(work, "state"),
       // Miniflare's working directory: inside `work`, which is removed at the end (the group is SIGKILLed).
-      TMPDIR: mkdirTmp(join(work, "tmp")),
+      TMPDIR: mkdtempSync(join(work, "tmp-")),
     },
     // stdin stays open: the script exits when it closes.
     stdio: ["pipe", "pipe", "inherit"],
