@@ -3,7 +3,7 @@
 // path, headers and body bytes, a per-request time limit, and answers kept as
 // status + headers + text so a test can judge what came back (not JSON-only).
 
-import { Agent, request, type IncomingHttpHeaders } from "node:http";
+import { Agent, request, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 
 export interface RawRequest {
   method: string;
@@ -40,10 +40,17 @@ export interface RawClient {
 
 /**
  * A body this large may be cut off by a server that answers before reading it
- * (401, 413): it resets the connection mid-write and the answer is lost.
- * (Expect: 100-continue does not help: workerd sends no 100 when it reads.)
+ * (401, 413): it resets the connection mid-write, and Node reports the reset
+ * even when the whole answer had arrived. (Expect: 100-continue does not help:
+ * workerd sends no 100 when it reads.)
  */
 const LARGE_BODY_BYTES = 256 * 1024;
+/**
+ * How long a large body waits after its headers for an early answer, as curl
+ * waits for a 100 Continue: a server that refuses on the headers alone (413 on
+ * Content-Length, 401) answers before a byte of the body is sent.
+ */
+const EARLY_ANSWER_MS = 250;
 
 export function rawClient(base: string, opts: { maxSockets?: number } = {}): RawClient {
   const target = new URL(base);
@@ -86,12 +93,22 @@ export function rawClient(base: string, opts: { maxSockets?: number } = {}): Raw
         clearTimeout(timer);
         resolve({ status: reply.status, ...(reply.error ? { error: reply.error } : {}), reused, reply });
       };
+      let answered: IncomingMessage | undefined;
+      // A socket error after the whole answer was parsed leaves that answer: its "end" still comes and settles this.
+      const failed = (err: Error): void => {
+        if (!answered?.complete) finish(done(0, {}, "", (err as NodeJS.ErrnoException).code ?? err.message));
+      };
       try {
         req = request({ host: target.hostname, port: target.port, method: r.method, path: r.path, headers, agent: keepAlive ? agent : false }, (res) => {
           const chunks: Buffer[] = [];
+          answered = res;
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", (err) => finish(done(0, {}, "", (err as NodeJS.ErrnoException).code ?? err.message)));
-          res.on("end", () => finish(done(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString("utf8"))));
+          res.on("error", failed);
+          res.on("end", () => {
+            finish(done(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString("utf8")));
+            // Answered before its body was sent: the body never will be, so this socket cannot be reused.
+            if (!req?.writableEnded) req?.destroy();
+          });
         });
       } catch (err) {
         // Node refuses some requests before sending (e.g. a path with unescaped characters).
@@ -103,7 +120,7 @@ export function rawClient(base: string, opts: { maxSockets?: number } = {}): Raw
         sent.destroy();
         finish(done(0, {}, "", "timeout"));
       }, r.timeoutMs ?? 30_000);
-      sent.on("error", (err) => finish(done(0, {}, "", (err as NodeJS.ErrnoException).code ?? err.message)));
+      sent.on("error", failed);
       // A server that answers before reading a large body resets the socket mid-write, after this request
       // has settled: without a listener of its own that late error would be thrown.
       sent.on("socket", (socket) => {
@@ -112,7 +129,13 @@ export function rawClient(base: string, opts: { maxSockets?: number } = {}): Raw
         guarded.add(socket);
         socket.on("error", () => {});
       });
-      sent.end(body);
+      if (!body || body.length < LARGE_BODY_BYTES) {
+        sent.end(body);
+        return;
+      }
+      sent.flushHeaders();
+      const wait = setTimeout(() => answered || settled || sent.end(body), EARLY_ANSWER_MS);
+      sent.once("close", () => clearTimeout(wait));
     });
   }
 
