@@ -85,11 +85,13 @@ export async function agentBehind(scope: Scope, env: Env, proxy: TamperProxy, na
 }
 
 /** Judges one tampered attempt from the proxy's and the coordinator's records. */
-export async function judge(env: Env, proxy: TamperProxy, c: { name: string; part: string; expect: string[]; readable?: boolean }, jobId: string, attempt: number, leases: string[], input: unknown, opts: { ranBefore?: number; leaseUnknown?: boolean; endsFailed?: boolean } = {}): Promise<TamperVerdict> {
+export async function judge(env: Env, proxy: TamperProxy, c: { name: string; part: string; expect: string[]; readable?: boolean }, jobId: string, attempt: number, leases: string[], input: unknown, opts: { ranBefore?: number; leaseUnknown?: boolean; endsFailed?: boolean; by?: string } = {}): Promise<TamperVerdict> {
   const job = (await env.api.call("GET", `/v1/jobs/${jobId}`)).body;
   const hist = job?.history?.find((h: any) => h.attempt === attempt);
   const mine = proxy.reported.filter((r) => leases.includes(r.leaseId));
-  const rejected = mine.find((r) => r.rejected);
+  // `by`: the refusal of the agent under test. An envelope replayed earlier in the suite may have carried
+  // this lease too (tasks share envelopes as timing has it), and another agent refused it then.
+  const rejected = mine.find((r) => r.rejected && (opts.by === undefined || r.agentId === opts.by));
   const executed = Math.max(0, mine.filter((r) => !r.rejected).length - (opts.ranBefore ?? 0));
   return {
     name: c.name,

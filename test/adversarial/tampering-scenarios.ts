@@ -124,8 +124,8 @@ export async function scenarios(scope: Scope, env: Env, run: CaseRun, which: Sce
     );
     await env.api.collect(job.batchId, timeoutMs);
     const expect = ["session_mismatch", "wrong_agent"];
-    out.push(await judge(env, proxy, { name: "replay after restart (ran before)", part: "replay", expect }, ran.jobId, ran.attempt, [ran.leaseId], 1, { ranBefore: 1 }));
-    out.push(await judge(env, proxy, { name: "replay after restart (never seen)", part: "replay", expect }, job.jobId, live.attempt, [live.leaseId], { scenario: "restart-live" }));
+    out.push(await judge(env, proxy, { name: "replay after restart (ran before)", part: "replay", expect }, ran.jobId, ran.attempt, [ran.leaseId], 1, { ranBefore: 1, by: newId() }));
+    out.push(await judge(env, proxy, { name: "replay after restart (never seen)", part: "replay", expect }, job.jobId, live.attempt, [live.leaseId], { scenario: "restart-live" }, { by: newId() }));
     out.push(await judge(env, proxy, { name: "after restart: own id, old session (genuine key)", part: "replay", expect: ["session_mismatch"] }, ran.jobId, ran.attempt, [readdressed!.leaseId], 1, { leaseUnknown: true }));
   }
 
