@@ -1,7 +1,7 @@
 // The submitter's `dist` command, run as a user would: a real coordinator, a
 // real agent, and the built bin.
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +24,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent?.stop();
   await coord?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 function dist(args: string[]) {
