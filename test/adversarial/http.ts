@@ -58,17 +58,19 @@ export function rawClient(base: string, opts: { maxSockets?: number } = {}): Raw
   const guarded = new WeakSet<object>();
 
   async function send(r: RawRequest): Promise<RawReply> {
-    const large = (r.body?.length ?? 0) >= LARGE_BODY_BYTES;
-    let attempt = await sendOnce(r);
+    // The body's bytes once, for every try (a body may be 17 MB).
+    const body = r.body === undefined || Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body, "utf8");
+    const large = (body?.length ?? 0) >= LARGE_BODY_BYTES;
+    let attempt = await sendOnce(r, body, large);
     for (let i = 0; i < 3; i++) {
       const reset = attempt.status === 0 && (attempt.error === "ECONNRESET" || attempt.error === "EPIPE");
       if (!reset || !(attempt.reused || large)) return i === 0 ? attempt.reply : { ...attempt.reply, resent: true };
-      attempt = await sendOnce(r, false);
+      attempt = await sendOnce(r, body, large, false);
     }
     return { ...attempt.reply, resent: true };
   }
 
-  function sendOnce(r: RawRequest, keepAlive = true): Promise<{ status: number; error?: string; reused: boolean; reply: RawReply }> {
+  function sendOnce(r: RawRequest, body: Buffer | undefined, large: boolean, keepAlive = true): Promise<{ status: number; error?: string; reused: boolean; reply: RawReply }> {
     const started = performance.now();
     const done = (status: number, headers: IncomingHttpHeaders, text: string, error?: string): RawReply => ({
       status,
@@ -78,7 +80,6 @@ export function rawClient(base: string, opts: { maxSockets?: number } = {}): Raw
       ms: performance.now() - started,
     });
     return new Promise((resolve) => {
-      const body = r.body === undefined ? undefined : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body, "utf8");
       const headers: Record<string, string | number> = { ...r.headers };
       if (body) headers["content-length"] = body.length;
 
@@ -129,7 +130,7 @@ export function rawClient(base: string, opts: { maxSockets?: number } = {}): Raw
         guarded.add(socket);
         socket.on("error", () => {});
       });
-      if (!body || body.length < LARGE_BODY_BYTES) {
+      if (!body || !large) {
         sent.end(body);
         return;
       }
